@@ -1,0 +1,151 @@
+// The site config schema: the single source of truth for both the JSON Schema that
+// validates YAML files (config/site.schema.json is generated from it and checked by a
+// test) and the TypeScript types the gateway uses. Every object rejects unknown keys
+// because a typo is an installer's most common mistake. Fields with a `default` are
+// filled in by the validator, so the resolved `SiteConfig` type has them non-optional.
+import { Type, type Static, type TSchema, type TProperties, type ObjectOptions } from '@sinclair/typebox';
+
+/** An object schema that rejects unknown keys. */
+const Strict = <T extends TProperties>(props: T, opts: ObjectOptions = {}) =>
+  Type.Object(props, { additionalProperties: false, ...opts });
+
+/** A strict object that may be omitted entirely; its own defaults still apply. */
+const Section = <T extends TProperties>(props: T, description: string) =>
+  Strict(props, { default: {}, description });
+
+const Id = (description: string) =>
+  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description });
+
+const Port = (dflt: number, description: string) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: dflt, description });
+
+/** A string enum as `enum` (not anyOf-of-const) so a bad value gives one clear error. */
+const StringEnum = <T extends string>(values: readonly T[], opts: Record<string, unknown> = {}) =>
+  Type.Unsafe<T>({ type: 'string', enum: values, ...opts });
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+export const Role = StringEnum(ROLES);
+export type Role = Static<typeof Role>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const TlsListener = Strict(
+  {
+    port: Port(8883, 'MQTT over TLS port'),
+    cert: Type.String({ description: 'PEM certificate file (relative to the working directory)' }),
+    key: Type.String({ description: 'PEM private key file (relative to the working directory)' }),
+  },
+  { description: 'Enables MQTT over TLS when present' },
+);
+
+const MqttDriver = Section(
+  {
+    enabled: Type.Boolean({ default: true }),
+    host: Type.String({ default: '0.0.0.0', description: 'Address the broker listens on' }),
+    port: Port(1883, 'MQTT TCP port (0 picks a free port)'),
+    tls: Type.Optional(TlsListener),
+    websocket: Type.Optional(Strict({ port: Port(8083, 'MQTT over WebSocket port') })),
+    anonymous: StringEnum(['loopback', 'never', 'always'] as const, {
+      default: 'loopback',
+      description: 'Who may connect without a device username: loopback clients only, nobody, or anyone',
+    }),
+    maxPayloadBytes: Type.Integer({ minimum: 64, default: 262144, description: 'Larger publishes are rejected' }),
+    maxReadingsPerMessage: Type.Integer({ minimum: 1, default: 10000 }),
+  },
+  'Embedded MQTT broker (aedes)',
+);
+
+const SimulatorDriver = Section(
+  {
+    enabled: Type.Boolean({ default: false }),
+    zone: Type.String({ default: 'demo' }),
+    devices: Type.Integer({ minimum: 1, maximum: 1000, default: 2, description: 'How many simulated devices' }),
+    intervalMs: Type.Integer({ minimum: 10, default: 1000, description: 'One reading per point per interval' }),
+  },
+  'Built-in simulator: sine-wave temperature/humidity readings so a new install shows data',
+);
+
+const Device = Strict({
+  id: Id('Device id, unique in the site; the {device} part of its MQTT topics'),
+  zone: Id('Zone (room, floor, area); the {zone} part of its MQTT topics'),
+  name: Type.Optional(Type.String()),
+  mqtt: Type.Optional(
+    Strict({
+      username: Type.String({ minLength: 1 }),
+      passwordHash: Type.String({
+        pattern: '^scrypt\\$',
+        description: 'a scrypt hash from `outpost hash-password` (never the password itself)',
+      }),
+    }),
+  ),
+});
+export type DeviceConfig = Static<typeof Device>;
+
+const ApiToken = Strict({
+  name: Type.String({ minLength: 1 }),
+  role: Role,
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'the sha256 printed by `outpost token create`' }),
+});
+export type ApiTokenConfig = Static<typeof ApiToken>;
+
+export const SiteConfigSchema = Strict(
+  {
+    $schema: Type.Optional(Type.String()),
+    site: Id('Site id; the {site} part of MQTT topics'),
+    dataDir: Type.String({ default: './data', description: 'DuckDB file, admin token (relative to the working directory)' }),
+    log: Section(
+      { level: StringEnum(LOG_LEVELS, { default: 'info', description: 'Overridden by OUTPOST_LOG_LEVEL' }) },
+      'Logging',
+    ),
+    store: Section(
+      {
+        file: Type.String({ default: 'outpost.duckdb', description: 'Relative to dataDir' }),
+        flushIntervalMs: Type.Integer({ minimum: 1, maximum: 50, default: 20, description: 'Max wait before a group commit' }),
+        flushRows: Type.Integer({ minimum: 1, default: 20000, description: 'Commit as soon as this many rows wait' }),
+        maxQueueRows: Type.Integer({
+          minimum: 1,
+          default: 500000,
+          description: 'Rows waiting for commit; past it, QoS0/simulator input is dropped and QoS1 waits',
+        }),
+        retention: Section(
+          {
+            maxAgeDays: Type.Number({ exclusiveMinimum: 0, default: 30 }),
+            maxDiskMB: Type.Number({ exclusiveMinimum: 0, default: 2048 }),
+            checkIntervalS: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+          },
+          'Oldest readings are deleted first when either limit is passed; events are kept longer',
+        ),
+      },
+      'DuckDB buffer of every reading and event',
+    ),
+    http: Section(
+      {
+        host: Type.String({ default: '0.0.0.0' }),
+        port: Port(8080, 'Local API port (0 picks a free port)'),
+        tokens: Type.Array(ApiToken, { default: [], description: 'Empty: an admin token is generated into dataDir' }),
+      },
+      'Local HTTP API',
+    ),
+    drivers: Section({ mqtt: MqttDriver, simulator: SimulatorDriver }, 'Protocol drivers'),
+    devices: Type.Array(Device, { default: [] }),
+    sync: Section(
+      {
+        enabled: Type.Boolean({ default: false }),
+        url: Type.Optional(Type.String({ pattern: '^https?://', description: 'Cloud API base URL' })),
+      },
+      'Upstream sync to the cloud API',
+    ),
+    shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10000, description: 'Hard exit deadline on SIGTERM' }),
+  },
+  { title: 'Outpost site configuration' },
+);
+
+export type SiteConfig = Static<typeof SiteConfigSchema>;
+export type MqttDriverConfig = SiteConfig['drivers']['mqtt'];
+export type SimulatorDriverConfig = SiteConfig['drivers']['simulator'];
+export type StoreConfig = SiteConfig['store'];
+
+/** The schema as plain JSON (TypeBox adds symbol keys that JSON drops). */
+export function schemaJson(schema: TSchema = SiteConfigSchema): string {
+  return JSON.stringify(schema, null, 2) + '\n';
+}

@@ -1,0 +1,6 @@
+// The drivers the gateway knows. Each factory returns null when its driver is disabled.
+import type { DriverFactory } from '../gateway/driver.js';
+import { createMqttDriver } from './mqtt/index.js';
+import { createSimulatorDriver } from './simulator/index.js';
+
+export const defaultDrivers: readonly DriverFactory[] = [createMqttDriver, createSimulatorDriver];

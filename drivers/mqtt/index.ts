@@ -1,0 +1,240 @@
+// MQTT driver: an embedded aedes broker that devices publish to directly.
+//
+// Ingest happens in aedes' authorizePublish hook because aedes writes a QoS1 PUBACK
+// right after that hook returns: we decode the payload, hand the readings to the store
+// and call back only once they are committed, so an acknowledged reading is durable.
+// QoS0 is fire-and-forget and does not wait. A malformed payload is counted, logged at
+// most once per device per minute and dropped; the client stays connected. An ACL
+// violation closes the connection (MQTT 3.1.1 has no negative PUBACK).
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import type { MqttDriverConfig, SiteConfig } from '../../config/schema.js';
+import type { Driver, DriverContext, DriverHealth } from '../../gateway/driver.js';
+import { LogLimiter } from '../../gateway/log.js';
+import type { Command, CommandResult } from '../../gateway/types.js';
+import { AccessControl, type Identity } from './access.js';
+import { openListeners, type Listeners } from './listeners.js';
+import { PayloadError, decodeTelemetry } from './payload.js';
+import { commandTopic, parseDeviceTopic, type DeviceTopic } from './topics.js';
+
+const DRIVER = 'mqtt';
+
+export class MqttDriver implements Driver {
+  readonly name = DRIVER;
+  private broker: Aedes | null = null;
+  private listeners: Listeners | null = null;
+  private ctx: DriverContext | null = null;
+  private readonly identities = new WeakMap<Client, Identity>();
+  private readonly peers = new WeakMap<object, string | undefined>();
+  private readonly access: AccessControl;
+  private readonly malformedLog = new LogLimiter(60_000);
+  private accepting = false;
+  private stats = { messages: 0, readings: 0, rejected: 0 };
+
+  constructor(
+    private readonly site: SiteConfig,
+    private readonly cfg: MqttDriverConfig,
+  ) {
+    this.access = new AccessControl(site.site, site.devices, cfg.anonymous);
+  }
+
+  /** Bound ports (useful when configured as 0). */
+  get ports(): Listeners['ports'] | null {
+    return this.listeners?.ports ?? null;
+  }
+
+  async start(ctx: DriverContext): Promise<void> {
+    this.ctx = ctx;
+    const broker = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => {
+        void this.authenticate(client, username, password).then(
+          (err) => done(err, err === null),
+          (err: Error) => done(Object.assign(err, { returnCode: 3 as const }), false),
+        );
+      },
+      authorizePublish: (client, packet, done) => {
+        this.onPublish(client, packet).then(
+          () => done(null),
+          (err: Error) => done(err),
+        );
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const id = this.identities.get(client);
+        const denied = id ? this.access.subscribeDenied(id, sub.topic) : 'not logged in';
+        if (denied) {
+          ctx.metrics.authFailures.inc({ surface: 'mqtt', reason: 'subscribe_denied' });
+          ctx.log.warn({ client: client.id, topic: sub.topic }, `subscribe refused: ${denied}`);
+        }
+        done(null, denied ? null : sub);
+      },
+    });
+    this.broker = broker;
+    broker.on('client', (client) => this.onClientConnected(client));
+    broker.on('clientDisconnect', (client) => this.onClientGone(client, 'disconnect'));
+    broker.on('clientError', (client, err) => ctx.log.debug({ client: client.id, err: err.message }, 'mqtt client error'));
+    broker.on('connectionError', (client, err) => ctx.log.debug({ client: client.id, err: err.message }, 'mqtt connection error'));
+    try {
+      this.listeners = await openListeners(this.cfg, (stream, remote) => {
+        if (!this.accepting) return void stream.destroy();
+        this.peers.set(stream, remote);
+        broker.handle(stream);
+      });
+    } catch (err) {
+      await new Promise<void>((r) => broker.close(() => r()));
+      this.broker = null;
+      throw err;
+    }
+    this.accepting = true;
+    ctx.log.info({ ports: this.listeners.ports, host: this.cfg.host, anonymous: this.cfg.anonymous }, 'MQTT broker listening');
+  }
+
+  async stop(): Promise<void> {
+    this.accepting = false;
+    await this.listeners?.close();
+    this.listeners = null;
+    const broker = this.broker;
+    this.broker = null;
+    if (broker) await new Promise<void>((r) => broker.close(() => r()));
+  }
+
+  health(): DriverHealth {
+    return {
+      ok: this.broker !== null && this.accepting,
+      clients: this.broker?.connectedClients ?? 0,
+      ports: this.listeners?.ports ?? null,
+      ...this.stats,
+    };
+  }
+
+  owns(device: string): boolean {
+    return this.site.devices.some((d) => d.id === device && d.mqtt) || this.ctx?.devices.get(device) !== undefined;
+  }
+
+  /** Publishes a command to the device's command topic (QoS1); the device acts on it. */
+  async write(cmd: Command): Promise<CommandResult> {
+    const broker = this.broker;
+    const dev = this.site.devices.find((d) => d.id === cmd.device);
+    if (!broker || !dev) return { ok: false, detail: `device "${cmd.device}" is not a configured MQTT device` };
+    const topic = commandTopic(this.site.site, dev.zone, dev.id);
+    const payload = Buffer.from(JSON.stringify({ id: cmd.id, action: cmd.action, args: cmd.args ?? {}, requestedBy: cmd.requestedBy, ts: Date.now() }));
+    await new Promise<void>((resolve, reject) =>
+      broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err?: Error) => (err ? reject(err) : resolve())),
+    );
+    return { ok: true, detail: `published to ${topic}` };
+  }
+
+  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
+    const res = await this.access.login(username, password, this.peers.get(client.conn));
+    if (res.ok) {
+      this.identities.set(client, res.identity);
+      return null;
+    }
+    this.ctx?.metrics.authFailures.inc({ surface: 'mqtt', reason: res.code === 4 ? 'bad_credentials' : 'not_authorized' });
+    this.ctx?.log.warn({ client: client.id, remote: this.peers.get(client.conn) }, `MQTT login refused: ${res.reason}`);
+    return Object.assign(new Error(res.reason), { returnCode: res.code });
+  }
+
+  private onClientConnected(client: Client): void {
+    const ctx = this.ctx!;
+    ctx.metrics.mqttClients.set(this.broker?.connectedClients ?? 0);
+    const id = this.identities.get(client);
+    if (id?.kind === 'device') this.setOnline(id.device, id.zone, true, 'connect', client.id);
+  }
+
+  private onClientGone(client: Client, reason: string): void {
+    this.ctx?.metrics.mqttClients.set(this.broker?.connectedClients ?? 0);
+    const id = this.identities.get(client);
+    if (id?.kind === 'device' && this.accepting) this.setOnline(id.device, id.zone, false, reason, client.id);
+  }
+
+  // Records a state change once: a disconnect right after an LWT "offline" adds nothing.
+  private setOnline(device: string, zone: string, online: boolean, reason: string, clientId?: string): void {
+    const ctx = this.ctx!;
+    const known = ctx.devices.list().find((d) => d.id === device);
+    ctx.devices.setOnline(device, online, DRIVER, zone);
+    if (known && known.online === online && known.via === DRIVER) return;
+    void ctx.emitEvent(online ? 'device.online' : 'device.offline', { device, zone, reason, clientId }, device).catch((err: Error) =>
+      ctx.log.error({ err, device }, 'could not record device status event'),
+    );
+  }
+
+  private async onPublish(client: Client | null, packet: PublishPacket): Promise<void> {
+    const ctx = this.ctx!;
+    // client is null only for wills of long-gone clients (replayed by aedes): allow.
+    const id = client ? this.identities.get(client) : undefined;
+    if (client && id) {
+      const denied = this.access.publishDenied(id, packet.topic);
+      if (denied) {
+        ctx.metrics.authFailures.inc({ surface: 'mqtt', reason: 'publish_denied' });
+        ctx.log.warn({ client: client.id, topic: packet.topic }, `publish refused, closing connection: ${denied}`);
+        throw new Error(denied);
+      }
+    }
+    const topic = parseDeviceTopic(packet.topic);
+    if (!topic || topic.site !== this.site.site || topic.kind === 'command') return; // plain broker traffic
+    if (topic.kind === 'status') return this.onStatus(topic, packet);
+    this.stats.messages++;
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    let readings;
+    try {
+      if (payload.length > this.cfg.maxPayloadBytes) {
+        throw new PayloadError('payload_too_large', `${payload.length} bytes, limit ${this.cfg.maxPayloadBytes} (drivers.mqtt.maxPayloadBytes)`);
+      }
+      readings = decodeTelemetry(payload, {
+        device: topic.device,
+        ...(topic.point !== undefined ? { point: topic.point } : {}),
+        now: Date.now(),
+        maxReadings: this.cfg.maxReadingsPerMessage,
+      });
+    } catch (err) {
+      if (!(err instanceof PayloadError)) throw err;
+      this.malformed(topic, packet.topic, err, client?.id);
+      return; // acknowledged and dropped: the client stays connected
+    }
+    if (readings.length === 0) return;
+    ctx.devices.seen(topic.device, Date.now(), DRIVER, topic.zone);
+    this.stats.readings += readings.length;
+    ctx.metrics.readingsReceived.inc({ driver: DRIVER }, readings.length);
+    const committed = ctx.ingest(readings, { waitForSpace: packet.qos > 0 });
+    if (packet.qos > 0) return committed; // PUBACK only after commit
+    committed.catch((err: Error) => ctx.reject(err.name === 'QueueFullError' ? 'queue_full' : 'store_error', readings.length));
+  }
+
+  private onStatus(topic: DeviceTopic, packet: PublishPacket): void {
+    const text = packet.payload.toString().trim().toLowerCase();
+    let online: boolean | undefined;
+    if (text === 'online' || text === '1' || text === 'true') online = true;
+    else if (text === 'offline' || text === '0' || text === 'false') online = false;
+    else {
+      try {
+        const doc = JSON.parse(text) as { online?: unknown; status?: unknown };
+        if (typeof doc.online === 'boolean') online = doc.online;
+        else if (doc.status === 'online' || doc.status === 'offline') online = doc.status === 'online';
+      } catch {
+        /* handled below */
+      }
+    }
+    if (online === undefined) {
+      this.malformed(topic, packet.topic, new PayloadError('bad_shape', 'status must be online/offline or {"online": bool}'), undefined);
+      return;
+    }
+    this.setOnline(topic.device, topic.zone, online, 'status', undefined);
+  }
+
+  private malformed(topic: DeviceTopic, rawTopic: string, err: PayloadError, clientId: string | undefined): void {
+    const ctx = this.ctx!;
+    this.stats.rejected++;
+    ctx.reject(err.reason);
+    const { log, suppressed } = this.malformedLog.shouldLog(topic.device);
+    if (log) {
+      ctx.log.warn(
+        { device: topic.device, topic: rawTopic, client: clientId, reason: err.reason, suppressedSinceLastLog: suppressed },
+        `malformed payload dropped: ${err.message}`,
+      );
+    }
+  }
+}
+
+export function createMqttDriver(site: SiteConfig): MqttDriver | null {
+  return site.drivers.mqtt.enabled ? new MqttDriver(site, site.drivers.mqtt) : null;
+}
+

@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// The `outpost` command for installers: run the daemon, check and create configs, ask a
+// running gateway how it is, query its store, and make credentials.
+import { Command, Option } from 'commander';
+import { copyFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { schemaJson, ROLES, type SiteConfig } from '../config/schema.js';
+import { runQuery } from './cli/query.js';
+import { runDaemon } from './cli/run.js';
+import { runStatus } from './cli/status.js';
+import { ConfigError, DEFAULT_CONFIG_PATH, PACKAGE_ROOT, loadConfigFile } from './config.js';
+import { VERSION } from './gateway.js';
+import { hashPassword, newApiToken, sha256Hex } from './secrets.js';
+
+function load(path: string | undefined): { config: SiteConfig; path: string } {
+  const p = path ?? process.env.OUTPOST_CONFIG ?? DEFAULT_CONFIG_PATH;
+  return { config: loadConfigFile(p), path: p };
+}
+
+async function readSecret(prompt: string): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write(prompt);
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+const configOption = () =>
+  new Option('-c, --config <file>', 'site config (YAML); default: $OUTPOST_CONFIG or the bundled config/default.yaml');
+
+export function buildProgram(): Command {
+  const program = new Command('outpost')
+    .description('Outpost edge gateway: MQTT/Modbus/LoRaWAN/camera ingest, local store, rules and sync')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError();
+
+  program
+    .command('run')
+    .description('run the gateway daemon (stops cleanly on SIGTERM/SIGINT)')
+    .addOption(configOption())
+    .action(async (o: { config?: string }) => {
+      const { config, path } = load(o.config);
+      await runDaemon(config, path);
+    });
+
+  program
+    .command('validate')
+    .description('check a site config; errors are printed as file:line:col path: message')
+    .argument('<file>', 'site config (YAML)')
+    .action((file: string) => {
+      const config = loadConfigFile(file);
+      console.log(`${file}: ok (site ${config.site}, ${config.devices.length} devices)`);
+    });
+
+  program
+    .command('init')
+    .description('write a commented starter config')
+    .argument('[file]', 'where to write it', 'site.yaml')
+    .option('-f, --force', 'overwrite an existing file')
+    .action((file: string, o: { force?: boolean }) => {
+      if (existsSync(file) && !o.force) throw new Error(`${file} already exists (use --force to overwrite)`);
+      copyFileSync(join(PACKAGE_ROOT, 'config', 'starter.yaml'), file);
+      console.log(`wrote ${file}; edit it, then: outpost validate ${file} && outpost run --config ${file}`);
+    });
+
+  program
+    .command('status')
+    .description('ask the running gateway for its status')
+    .addOption(configOption())
+    .option('--url <url>', 'gateway API base URL (default: from the config, on loopback)')
+    .option('--token <token>', 'API token (default: $OUTPOST_TOKEN or <dataDir>/admin.token)')
+    .option('--json', 'print JSON')
+    .action(async (o: { config?: string; url?: string; token?: string; json?: boolean }) => {
+      console.log(await runStatus(load(o.config).config, o));
+    });
+
+  program
+    .command('query')
+    .description('run one read-only SQL statement (SELECT/EXPLAIN) on the local store; works while the daemon runs')
+    .argument('<sql>', 'e.g. "SELECT device, point, count(*) FROM readings GROUP BY ALL"')
+    .addOption(configOption())
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+    .option('--max-rows <n>', 'row limit', (v) => Number.parseInt(v, 10), 1000)
+    .option('--url <url>', 'gateway API base URL')
+    .option('--token <token>', 'API token with the admin role')
+    .action(async (sql: string, o: { config?: string; format: 'table' | 'json' | 'csv'; maxRows: number; url?: string; token?: string }) => {
+      console.log(await runQuery(load(o.config).config, sql, o));
+    });
+
+  program
+    .command('hash-password')
+    .description('hash a device MQTT password for devices[].mqtt.passwordHash (reads stdin when no argument)')
+    .argument('[password]', 'the password (prefer stdin: arguments end up in shell history)')
+    .action(async (password?: string) => {
+      const pw = password ?? (await readSecret('password: '));
+      if (!pw) throw new Error('empty password');
+      console.log(await hashPassword(pw));
+    });
+
+  const token = program.command('token').description('API tokens');
+  token
+    .command('create')
+    .description('make a new API token; prints the token once and the config entry to add under http.tokens')
+    .requiredOption('-n, --name <name>', 'who or what uses it')
+    .addOption(new Option('-r, --role <role>', 'what it may do').choices([...ROLES]).default('viewer'))
+    .action((o: { name: string; role: string }) => {
+      const t = newApiToken();
+      console.log(`token (shown once): ${t}\n\nadd to http.tokens:\n  - name: ${o.name}\n    role: ${o.role}\n    sha256: ${sha256Hex(t)}`);
+    });
+
+  program
+    .command('schema')
+    .description('print the site config JSON Schema (for editors and CI)')
+    .action(() => {
+      process.stdout.write(schemaJson());
+    });
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof ConfigError) console.error(err.message);
+    else console.error(`outpost: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

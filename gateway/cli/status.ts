@@ -1,0 +1,29 @@
+// `outpost status`: asks the running gateway how it is doing.
+import type { SiteConfig } from '../../config/schema.js';
+import type { DriverStatus } from '../supervisor.js';
+import { apiCall, apiTarget } from './client.js';
+
+interface StatusBody {
+  site: string;
+  version: string;
+  phase: string;
+  uptimeS: number;
+  drivers: Record<string, DriverStatus>;
+  store: { path: string; queuedRows: number; nextSeq: { readings: number; events: number } };
+  devices: number;
+  rssBytes: number;
+}
+
+export async function runStatus(config: SiteConfig, opts: { url?: string; token?: string; json?: boolean }): Promise<string> {
+  const s = await apiCall<StatusBody>(apiTarget(config, opts), '/api/v1/status');
+  if (opts.json) return JSON.stringify(s, null, 2);
+  const lines = [
+    `site ${s.site}  outpost ${s.version}  ${s.phase}  up ${s.uptimeS}s  rss ${(s.rssBytes / 1048576).toFixed(0)} MiB`,
+    `store ${s.store.path}: ${s.store.nextSeq.readings - 1} readings, ${s.store.nextSeq.events - 1} events, ${s.store.queuedRows} queued`,
+    `devices ${s.devices}`,
+    ...Object.entries(s.drivers).map(
+      ([name, d]) => `driver ${name}: ${d.state}${d.ok ? '' : ' (unhealthy)'}${d.restarts ? `, ${d.restarts} restarts` : ''}${d.lastError ? `, last error: ${d.lastError}` : ''}`,
+    ),
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,166 @@
+// The gateway: wires config → store → drivers → API, and owns start/stop. Reading the
+// data path top to bottom starts here (see docs/ARCHITECTURE.md).
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { SiteConfig } from '../config/schema.js';
+import { defaultDrivers } from '../drivers/index.js';
+import { startApi, type Api } from './api/server.js';
+import { loadTokens, type TokenStore } from './api/tokens.js';
+import { createBus, type Bus } from './bus.js';
+import { DeviceRegistry } from './devices.js';
+import type { Driver, DriverContext, DriverFactory } from './driver.js';
+import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { openDatabase, type Database } from './store/db.js';
+import { lastSeenByDevice } from './store/queries.js';
+import { applyRetention } from './store/retention.js';
+import { StoreWriter } from './store/writer.js';
+import { Supervisor } from './supervisor.js';
+import type { OutpostEvent, Reading } from './types.js';
+
+export const VERSION = '0.1.0';
+
+export interface GatewayOptions {
+  config: SiteConfig;
+  log?: Logger;
+  drivers?: readonly DriverFactory[];
+}
+
+export type Phase = 'starting' | 'ready' | 'stopping' | 'stopped';
+
+export class Gateway {
+  phase: Phase = 'starting';
+  readonly startedAt = Date.now();
+  readonly metrics = new Metrics();
+  readonly bus: Bus = createBus();
+  readonly devices: DeviceRegistry;
+  readonly log: Logger;
+  db!: Database;
+  writer!: StoreWriter;
+  supervisor!: Supervisor;
+  api!: Api;
+  tokens!: TokenStore;
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private retentionRunning: Promise<unknown> | null = null;
+
+  private constructor(readonly config: SiteConfig, log: Logger | undefined) {
+    this.log = log ?? createLogger(config.log.level);
+    this.devices = new DeviceRegistry(config.devices);
+  }
+
+  get dataDir(): string {
+    return resolve(this.config.dataDir);
+  }
+
+  get dbPath(): string {
+    return resolve(this.dataDir, this.config.store.file);
+  }
+
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const gw = new Gateway(opts.config, opts.log);
+    try {
+      await gw.init(opts.drivers ?? defaultDrivers);
+    } catch (err) {
+      await gw.stop('start failed').catch(() => undefined);
+      throw err;
+    }
+    return gw;
+  }
+
+  private async init(factories: readonly DriverFactory[]): Promise<void> {
+    const { config, log } = this;
+    this.db = await openDatabase(this.dbPath);
+    this.writer = await StoreWriter.open(this.db.writer, config.store, this.metrics, this.bus, log);
+    for (const [device, ts] of await lastSeenByDevice(this.db.instance)) this.devices.seen(device, ts, 'store');
+    this.tokens = loadTokens(config.http.tokens, this.dataDir, log);
+    this.api = await startApi(this);
+    const drivers = factories.map((f) => f(config)).filter((d): d is Driver => d !== null);
+    this.supervisor = new Supervisor(drivers, (d, fail) => this.contextFor(d, fail), log, this.metrics, (driver, error, restartInMs) => {
+      void this.emitEvent('driver.crashed', 'gateway', { driver, error, restartInMs }, driver).catch(() => undefined);
+    });
+    await this.supervisor.startAll();
+    this.scheduleRetention();
+    this.phase = 'ready';
+    log.info(
+      { site: config.site, http: this.api.port, db: this.dbPath, drivers: drivers.map((d) => d.name), seq: this.writer.nextSeq },
+      'gateway ready',
+    );
+  }
+
+  private contextFor(driver: Driver, fail: (err: Error) => void): DriverContext {
+    const log = this.log.child({ driver: driver.name });
+    return {
+      site: this.config,
+      log,
+      metrics: this.metrics,
+      bus: this.bus,
+      devices: this.devices,
+      ingest: (readings: readonly Reading[], opts?: { waitForSpace?: boolean }) => {
+        if (this.bus.listenerCount('readings') > 0) this.bus.emit('readings', readings);
+        return this.writer.write(readings, [], opts);
+      },
+      emitEvent: (type: string, data?: unknown, subject?: string) => this.emitEvent(type, driver.name, data, subject),
+      reject: (reason: string, count = 1) => this.metrics.rejects.inc({ driver: driver.name, reason }, count),
+      fail,
+    };
+  }
+
+  /** Records an event: CloudEvents source is `/outpost/{site}/{component}`. */
+  emitEvent(type: string, component: string, data?: unknown, subject?: string): Promise<void> {
+    const event: OutpostEvent = {
+      id: randomUUID(),
+      ts: Date.now(),
+      type,
+      source: `/outpost/${this.config.site}/${component}`,
+      ...(subject !== undefined ? { subject } : {}),
+      ...(data !== undefined ? { data } : {}),
+    };
+    this.bus.emit('event', event);
+    return this.writer.write([], [event], { waitForSpace: true });
+  }
+
+  private scheduleRetention(): void {
+    const { retention } = this.config.store;
+    const run = () => {
+      if (this.retentionRunning || this.phase !== 'ready') return;
+      this.retentionRunning = applyRetention(this.db.instance, this.dbPath, retention, this.metrics, this.log)
+        .catch((err: Error) => this.log.error({ err }, 'retention pass failed'))
+        .finally(() => (this.retentionRunning = null));
+    };
+    this.retentionTimer = setInterval(run, retention.checkIntervalS * 1000);
+    this.retentionTimer.unref();
+    setImmediate(run);
+  }
+
+  /** Stops input first, then commits what was accepted, then closes the store. */
+  async stop(reason = 'stop requested'): Promise<void> {
+    if (this.phase === 'stopping' || this.phase === 'stopped') return;
+    this.phase = 'stopping';
+    this.log.info({ reason }, 'gateway stopping');
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await this.supervisor?.stopAll();
+    await this.retentionRunning;
+    if (this.writer) {
+      const queued = this.writer.queuedRows;
+      await this.writer.close();
+      this.log.info({ committedOnStop: queued }, 'store flushed');
+    }
+    await this.api?.close();
+    this.db?.close();
+    this.phase = 'stopped';
+    this.log.info('gateway stopped');
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      site: this.config.site,
+      version: VERSION,
+      phase: this.phase,
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      drivers: this.supervisor?.status() ?? {},
+      store: { path: this.dbPath, queuedRows: this.writer?.queuedRows ?? 0, nextSeq: this.writer?.nextSeq ?? null },
+      devices: this.devices.list().length,
+      rssBytes: process.memoryUsage.rss(),
+    };
+  }
+}

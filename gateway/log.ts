@@ -1,0 +1,32 @@
+// pino logger: JSON lines by default, human-readable when stdout is a terminal.
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export type { Logger };
+
+export function createLogger(level: string, opts: { pretty?: boolean; name?: string } = {}): Logger {
+  const envLevel = process.env.OUTPOST_LOG_LEVEL ?? process.env.LOG_LEVEL;
+  const pretty = opts.pretty ?? (process.stdout.isTTY === true && process.env.OUTPOST_LOG_FORMAT !== 'json');
+  return pino({
+    name: opts.name ?? 'outpost',
+    level: (envLevel ?? level) as LevelWithSilent,
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
+  });
+}
+
+/** Logs at most once per key per interval; returns how many were suppressed since the last log. */
+export class LogLimiter {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  constructor(private readonly intervalMs = 60_000, private readonly maxKeys = 10_000) {}
+
+  shouldLog(key: string, now = Date.now()): { log: boolean; suppressed: number } {
+    const entry = this.last.get(key);
+    if (entry && now - entry.at < this.intervalMs) {
+      entry.suppressed++;
+      return { log: false, suppressed: 0 };
+    }
+    if (!entry && this.last.size >= this.maxKeys) this.last.clear(); // bounded memory
+    const suppressed = entry?.suppressed ?? 0;
+    this.last.set(key, { at: now, suppressed: 0 });
+    return { log: true, suppressed };
+  }
+}

@@ -1,0 +1,211 @@
+// Read side of the store: the queries behind the local API and `outpost query`.
+// Each call takes its own short-lived connection so concurrent API requests never share
+// one DuckDB connection (and never block the group-commit writer).
+import { StatementType, type DuckDBConnection, type DuckDBInstance, type DuckDBValue, type Json } from '@duckdb/node-api';
+import type { ReadingValue } from '../types.js';
+
+export class QueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QueryError';
+  }
+}
+
+export async function withConnection<T>(instance: DuckDBInstance, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  const conn = await instance.connect();
+  try {
+    return await fn(conn);
+  } finally {
+    conn.closeSync();
+  }
+}
+
+const BUCKET_UNITS: Record<string, string> = { s: 'second', m: 'minute', h: 'hour', d: 'day' };
+
+/** `30s`, `1m`, `15m`, `1h`, `1d` → a DuckDB interval literal (validated, so safe to inline). */
+export function parseBucket(bucket: string): string {
+  const m = /^(\d{1,6})(s|m|h|d)$/.exec(bucket);
+  if (!m || Number(m[1]) === 0) throw new QueryError(`bucket "${bucket}" must look like 30s, 1m, 15m, 1h or 1d`);
+  return `INTERVAL '${Number(m[1])} ${BUCKET_UNITS[m[2]!]}'`;
+}
+
+/** Accepts epoch milliseconds, an ISO-8601 time, or a relative `-15m`/`-2h`/`-1d` (from now). */
+export function parseTime(value: string, name: string, now = Date.now()): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const rel = /^-(\d+)(s|m|h|d)$/.exec(value);
+  if (rel) return now - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[rel[2] as 's' | 'm' | 'h' | 'd'];
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new QueryError(`${name}="${value}" is not a time: use epoch ms, ISO-8601, or -15m/-2h/-1d`);
+  return ms;
+}
+
+export interface ReadingFilter {
+  device?: string;
+  point?: string;
+  from?: number;
+  to?: number;
+  limit: number;
+}
+
+export interface ReadingRow {
+  seq: number;
+  ts: string;
+  device: string;
+  point: string;
+  value: ReadingValue | null;
+  unit: string | null;
+  quality: string | null;
+}
+
+export interface BucketRow {
+  bucket: string;
+  device: string;
+  point: string;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+  count: number;
+}
+
+function where(f: ReadingFilter, timeCol: string): { sql: string; params: DuckDBValue[] } {
+  const clauses: string[] = [];
+  const params: DuckDBValue[] = [];
+  const add = (clause: string, v: DuckDBValue) => {
+    params.push(v);
+    clauses.push(clause.replace('?', `$${params.length}`));
+  };
+  if (f.device) add('device = ?', f.device);
+  if (f.point) add('point = ?', f.point);
+  if (f.from !== undefined) add(`${timeCol} >= to_timestamp(?::DOUBLE / 1000)`, f.from);
+  if (f.to !== undefined) add(`${timeCol} < to_timestamp(?::DOUBLE / 1000)`, f.to);
+  return { sql: clauses.length ? 'WHERE ' + clauses.join(' AND ') : '', params };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function decodeValue(value: number | null, text: string | null): ReadingValue | null {
+  if (text === null) return value;
+  if (value !== null && (text === 'true' || text === 'false')) return text === 'true';
+  return text;
+}
+
+export async function queryReadings(instance: DuckDBInstance, f: ReadingFilter): Promise<ReadingRow[]> {
+  const w = where(f, 'ts');
+  const sql = `SELECT seq::DOUBLE, epoch_ms(ts)::DOUBLE, device, point, value, text, unit, quality
+               FROM readings ${w.sql} ORDER BY ts, seq LIMIT ${Math.trunc(f.limit)}`;
+  const rows = await withConnection(instance, async (c) => (await c.runAndReadAll(sql, w.params)).getRows());
+  return rows.map((r) => ({
+    seq: r[0] as number,
+    ts: iso(r[1] as number),
+    device: r[2] as string,
+    point: r[3] as string,
+    value: decodeValue(r[4] as number | null, r[5] as string | null),
+    unit: r[6] as string | null,
+    quality: r[7] as string | null,
+  }));
+}
+
+export async function queryBuckets(instance: DuckDBInstance, f: ReadingFilter, bucket: string): Promise<BucketRow[]> {
+  const w = where(f, 'ts');
+  const sql = `SELECT epoch_ms(time_bucket(${parseBucket(bucket)}, ts))::DOUBLE AS b, device, point,
+                      avg(value), min(value), max(value), count(*)::DOUBLE
+               FROM readings ${w.sql} GROUP BY ALL ORDER BY b, device, point LIMIT ${Math.trunc(f.limit)}`;
+  const rows = await withConnection(instance, async (c) => (await c.runAndReadAll(sql, w.params)).getRows());
+  return rows.map((r) => ({
+    bucket: iso(r[0] as number),
+    device: r[1] as string,
+    point: r[2] as string,
+    avg: r[3] as number | null,
+    min: r[4] as number | null,
+    max: r[5] as number | null,
+    count: r[6] as number,
+  }));
+}
+
+export interface EventFilter {
+  type?: string;
+  source?: string;
+  from?: number;
+  to?: number;
+  limit: number;
+}
+
+/** Events in CloudEvents 1.0 JSON form, newest first; `outpostseq` is the store sequence. */
+export async function queryEvents(instance: DuckDBInstance, f: EventFilter): Promise<Record<string, unknown>[]> {
+  const clauses: string[] = [];
+  const params: DuckDBValue[] = [];
+  if (f.type) {
+    params.push(f.type.endsWith('*') ? f.type.slice(0, -1) + '%' : f.type);
+    clauses.push(`type LIKE $${params.length}`);
+  }
+  if (f.source) {
+    params.push(f.source);
+    clauses.push(`source = $${params.length}`);
+  }
+  const w = where({ from: f.from, to: f.to, limit: f.limit }, 'time');
+  const offset = params.length;
+  const timeSql = w.sql.replace(/^WHERE /, '').replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
+  if (timeSql) clauses.push(timeSql);
+  params.push(...w.params);
+  const sql = `SELECT seq::DOUBLE, id, epoch_ms(time)::DOUBLE, type, source, subject, data::VARCHAR
+               FROM events ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''}
+               ORDER BY seq DESC LIMIT ${Math.trunc(f.limit)}`;
+  const rows = await withConnection(instance, async (c) => (await c.runAndReadAll(sql, params)).getRows());
+  return rows.map((r) => ({
+    specversion: '1.0',
+    id: r[1],
+    source: r[4],
+    type: r[3],
+    time: iso(r[2] as number),
+    ...(r[5] !== null ? { subject: r[5] } : {}),
+    ...(r[6] !== null ? { datacontenttype: 'application/json', data: JSON.parse(r[6] as string) as unknown } : {}),
+    outpostseq: r[0],
+  }));
+}
+
+/** Last reading time per device, to seed the device registry at start. */
+export async function lastSeenByDevice(instance: DuckDBInstance): Promise<Map<string, number>> {
+  const rows = await withConnection(instance, async (c) =>
+    (await c.runAndReadAll('SELECT device, epoch_ms(max(ts))::DOUBLE FROM readings GROUP BY device')).getRows(),
+  );
+  return new Map(rows.map((r) => [r[0] as string, r[1] as number]));
+}
+
+export interface SqlResult {
+  columns: string[];
+  rows: Json[][];
+  truncated: boolean;
+}
+
+const READ_ONLY_TYPES = new Set([StatementType.SELECT, StatementType.EXPLAIN]);
+
+/**
+ * Runs one read-only statement (SELECT or EXPLAIN) and returns at most `maxRows` rows.
+ * Anything else is refused before it runs, with the statement kind in the message.
+ */
+export async function readOnlySql(conn: DuckDBConnection, sql: string, maxRows = 10_000): Promise<SqlResult> {
+  let extracted;
+  try {
+    extracted = await conn.extractStatements(sql);
+  } catch (err) {
+    throw new QueryError(`SQL error: ${(err as Error).message}`);
+  }
+  if (extracted.count !== 1) throw new QueryError(`expected exactly one SQL statement, got ${extracted.count}`);
+  let stmt;
+  try {
+    stmt = await extracted.prepare(0);
+  } catch (err) {
+    throw new QueryError(`SQL error: ${(err as Error).message}`);
+  }
+  if (!READ_ONLY_TYPES.has(stmt.statementType)) {
+    const kind = StatementType[stmt.statementType] ?? 'unknown';
+    throw new QueryError(`refused: outpost query is read-only (SELECT or EXPLAIN), this is a ${kind} statement`);
+  }
+  try {
+    const reader = await stmt.runAndReadUntil(maxRows + 1);
+    const rows = reader.getRowsJson();
+    return { columns: reader.columnNames(), rows: rows.slice(0, maxRows), truncated: rows.length > maxRows };
+  } catch (err) {
+    throw new QueryError(`SQL error: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,92 @@
+// Retention: keeps the DuckDB file inside its age and disk limits on a site that may be
+// offline for weeks. Age: rows older than maxAgeDays are deleted from both tables.
+// Disk: while the used size (live blocks + WAL) is over maxDiskMB, the oldest 10% of
+// readings are deleted and the file checkpointed, so their blocks are reused; events
+// (alerts, access logs) go only when no readings are left. DuckDB does not shrink the
+// file itself, so the file stays near its high-water mark but stops growing.
+import { statSync } from 'node:fs';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { withConnection } from './queries.js';
+
+export interface RetentionLimits {
+  maxAgeDays: number;
+  maxDiskMB: number;
+}
+
+export interface RetentionResult {
+  age: { readings: number; events: number };
+  disk: { readings: number; events: number };
+  usedBytes: number;
+}
+
+const MAX_DISK_ROUNDS = 20;
+
+function walBytes(path: string): number {
+  try {
+    return statSync(path + '.wal').size;
+  } catch {
+    return 0;
+  }
+}
+
+export async function usedBytes(instance: DuckDBInstance, path: string): Promise<number> {
+  return withConnection(instance, async (c) => {
+    const r = (await c.runAndReadAll('SELECT used_blocks::DOUBLE * block_size::DOUBLE FROM pragma_database_size()')).getRows();
+    return (r[0]?.[0] as number) + walBytes(path);
+  });
+}
+
+export async function applyRetention(
+  instance: DuckDBInstance,
+  path: string,
+  limits: RetentionLimits,
+  metrics: Metrics,
+  log: Logger,
+  now = Date.now(),
+): Promise<RetentionResult> {
+  const result: RetentionResult = { age: { readings: 0, events: 0 }, disk: { readings: 0, events: 0 }, usedBytes: 0 };
+  const cutoff = now - limits.maxAgeDays * 86_400_000;
+  await withConnection(instance, async (c) => {
+    for (const [table, col] of [['readings', 'ts'], ['events', 'time']] as const) {
+      const r = await c.run(`DELETE FROM ${table} WHERE ${col} < to_timestamp($1::DOUBLE / 1000)`, [cutoff]);
+      result.age[table] = r.rowsChanged;
+      metrics.retentionDropped.inc({ table, reason: 'age' }, r.rowsChanged);
+    }
+    const limit = limits.maxDiskMB * 1024 * 1024;
+    for (let round = 0; round < MAX_DISK_ROUNDS; round++) {
+      await checkpoint(c, log);
+      result.usedBytes = await usedBytes(instance, path);
+      if (result.usedBytes <= limit) break;
+      const table = await oldestDroppable(c);
+      if (!table) break;
+      const r = await c.run(
+        `DELETE FROM ${table} WHERE seq < (SELECT min(seq) + greatest(1, ceil(count(*) * 0.1))::BIGINT FROM ${table})`,
+      );
+      result.disk[table] += r.rowsChanged;
+      metrics.retentionDropped.inc({ table, reason: 'disk' }, r.rowsChanged);
+    }
+  });
+  const dropped = result.age.readings + result.age.events + result.disk.readings + result.disk.events;
+  if (dropped > 0) log.warn({ retention: result }, 'retention deleted rows');
+  return result;
+}
+
+// CHECKPOINT refuses to run while the writer has a transaction open; the next round or
+// the next retention pass will get it, so a refusal is only logged.
+async function checkpoint(c: DuckDBConnection, log: Logger): Promise<void> {
+  try {
+    await c.run('CHECKPOINT');
+  } catch (err) {
+    log.debug({ err }, 'checkpoint deferred');
+  }
+}
+
+// Telemetry goes first; events only once no readings remain.
+async function oldestDroppable(c: DuckDBConnection): Promise<'readings' | 'events' | null> {
+  const r = (await c.runAndReadAll('SELECT (SELECT count(*) FROM readings)::DOUBLE, (SELECT count(*) FROM events)::DOUBLE')).getRows()[0]!;
+  if ((r[0] as number) > 0) return 'readings';
+  if ((r[1] as number) > 0) return 'events';
+  return null;
+}

@@ -1,0 +1,276 @@
+// Group-commit writer. Drivers hand over readings/events and get a promise that resolves
+// only once those rows are committed (WAL fsynced) — that is what lets the MQTT driver
+// send PUBACK after commit without paying one transaction per message.
+//
+// Policy: rows wait at most `flushIntervalMs`, or less once `flushRows` are waiting. One
+// commit runs at a time; rows arriving meanwhile form the next batch. The queue holds at
+// most `maxQueueRows` rows (waiting + committing): past it `write()` either waits for room
+// (bounded by `spaceTimeoutMs`) or fails fast with QueueFullError, as the caller chooses.
+import { DuckDBTimestampTZValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import type { Bus } from '../bus.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { OutpostEvent, Reading } from '../types.js';
+
+export interface WriterOptions {
+  flushIntervalMs: number;
+  flushRows: number;
+  maxQueueRows: number;
+  /** How long a `waitForSpace` writer may wait for room before failing. */
+  spaceTimeoutMs?: number;
+}
+
+export class QueueFullError extends Error {
+  constructor(queued: number, max: number) {
+    super(`store queue full: ${queued} rows waiting, limit ${max} (store.maxQueueRows)`);
+    this.name = 'QueueFullError';
+  }
+}
+
+export class StoreClosedError extends Error {
+  constructor() {
+    super('store is closed: the gateway is shutting down');
+    this.name = 'StoreClosedError';
+  }
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  at: number;
+}
+
+class Batch {
+  readings: Reading[] = [];
+  events: OutpostEvent[] = [];
+  waiters: Waiter[] = [];
+  firstAt = 0;
+  get rows(): number {
+    return this.readings.length + this.events.length;
+  }
+}
+
+export class StoreWriter {
+  private batch = new Batch();
+  private inflightRows = 0;
+  private committing: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly spaceWaiters = new Set<() => void>();
+  private closed = false;
+  private readingsApp: DuckDBAppender | null = null;
+  private eventsApp: DuckDBAppender | null = null;
+  private nextReadingSeq = 1;
+  private nextEventSeq = 1;
+
+  private constructor(
+    private readonly conn: DuckDBConnection,
+    private readonly opts: WriterOptions,
+    private readonly metrics: Metrics,
+    private readonly bus: Bus,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(conn: DuckDBConnection, opts: WriterOptions, metrics: Metrics, bus: Bus, log: Logger) {
+    const w = new StoreWriter(conn, opts, metrics, bus, log);
+    const r = await conn.runAndReadAll(
+      'SELECT (SELECT coalesce(max(seq), 0) FROM readings), (SELECT coalesce(max(seq), 0) FROM events)',
+    );
+    const [maxR, maxE] = r.getRows()[0] as [bigint, bigint];
+    w.nextReadingSeq = Number(maxR) + 1;
+    w.nextEventSeq = Number(maxE) + 1;
+    return w;
+  }
+
+  /** Rows accepted but not yet committed. */
+  get queuedRows(): number {
+    return this.batch.rows + this.inflightRows;
+  }
+
+  /** The seq the next committed reading/event will get. */
+  get nextSeq(): { readings: number; events: number } {
+    return { readings: this.nextReadingSeq, events: this.nextEventSeq };
+  }
+
+  /**
+   * Queues rows and resolves once they are committed. With `waitForSpace` a full queue
+   * delays the caller (back-pressure for acknowledged protocols); without it a full
+   * queue rejects at once with QueueFullError (lossy sources count the drop).
+   */
+  async write(readings: readonly Reading[], events: readonly OutpostEvent[] = [], opts: { waitForSpace?: boolean } = {}): Promise<void> {
+    if (this.closed) throw new StoreClosedError();
+    const n = readings.length + events.length;
+    if (n === 0) return;
+    if (this.queuedRows + n > this.opts.maxQueueRows) {
+      if (!opts.waitForSpace || n > this.opts.maxQueueRows) throw new QueueFullError(this.queuedRows, this.opts.maxQueueRows);
+      await this.waitForSpace(n);
+    }
+    const b = this.batch;
+    if (b.rows === 0) b.firstAt = performance.now();
+    for (const r of readings) b.readings.push(r);
+    for (const e of events) b.events.push(e);
+    this.metrics.queueDepth.set(this.queuedRows);
+    const done = new Promise<void>((resolve, reject) => b.waiters.push({ resolve, reject, at: performance.now() }));
+    this.schedule();
+    return done;
+  }
+
+  /** Commits everything queued so far. */
+  async flush(): Promise<void> {
+    while (this.committing || this.batch.rows > 0) {
+      if (!this.committing) this.startCommit();
+      await this.committing;
+    }
+  }
+
+  /** Stops accepting rows, commits what is queued, and releases the appenders. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of this.spaceWaiters) wake();
+    await this.flush();
+    this.readingsApp?.closeSync();
+    this.eventsApp?.closeSync();
+    this.readingsApp = this.eventsApp = null;
+  }
+
+  private waitForSpace(n: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (this.closed) return finish(new StoreClosedError());
+        if (this.queuedRows + n <= this.opts.maxQueueRows) finish();
+      };
+      const finish = (err?: Error) => {
+        clearTimeout(timeout);
+        this.spaceWaiters.delete(check);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timeout = setTimeout(
+        () => finish(new QueueFullError(this.queuedRows, this.opts.maxQueueRows)),
+        this.opts.spaceTimeoutMs ?? 30_000,
+      );
+      this.spaceWaiters.add(check);
+    });
+  }
+
+  private schedule(): void {
+    if (this.committing) return; // the running commit reschedules when it ends
+    if (this.batch.rows >= this.opts.flushRows) return this.startCommit();
+    if (!this.timer) {
+      const wait = Math.max(0, this.opts.flushIntervalMs - (performance.now() - this.batch.firstAt));
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (!this.committing && this.batch.rows > 0) this.startCommit();
+      }, wait);
+    }
+  }
+
+  private startCommit(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const b = this.batch;
+    this.batch = new Batch();
+    this.inflightRows = b.rows;
+    this.committing = this.commit(b).finally(() => {
+      this.committing = null;
+      this.inflightRows = 0;
+      this.metrics.queueDepth.set(this.queuedRows);
+      for (const wake of [...this.spaceWaiters]) wake();
+      if (this.batch.rows > 0) this.schedule();
+    });
+  }
+
+  private async commit(b: Batch): Promise<void> {
+    const seqR = this.nextReadingSeq;
+    const seqE = this.nextEventSeq;
+    try {
+      await this.conn.run('BEGIN TRANSACTION');
+      if (b.readings.length > 0) appendReadings((this.readingsApp ??= await this.conn.createAppender('readings')), b.readings, seqR);
+      if (b.events.length > 0) appendEvents((this.eventsApp ??= await this.conn.createAppender('events')), b.events, seqE);
+      this.readingsApp?.flushSync();
+      this.eventsApp?.flushSync();
+      await this.conn.run('COMMIT');
+    } catch (err) {
+      await this.recover();
+      const error = new Error(`commit of ${b.rows} rows failed: ${(err as Error).message}`, { cause: err });
+      this.metrics.commitFailures.inc();
+      this.log.error({ err: error }, 'store commit failed; rows not acknowledged');
+      for (const w of b.waiters) w.reject(error);
+      return;
+    }
+    // Seq numbers are only consumed by a successful commit, so they stay gap-free.
+    this.nextReadingSeq = seqR + b.readings.length;
+    this.nextEventSeq = seqE + b.events.length;
+    const now = performance.now();
+    this.metrics.readingsCommitted.inc(b.readings.length);
+    this.metrics.eventsCommitted.inc(b.events.length);
+    for (const w of b.waiters) {
+      this.metrics.commitLatency.observe((now - w.at) / 1000);
+      w.resolve();
+    }
+    this.bus.emit('committed', b.readings, b.events);
+  }
+
+  // After a failed commit the appenders may hold half a batch: drop them and roll back.
+  private async recover(): Promise<void> {
+    for (const app of [this.readingsApp, this.eventsApp]) {
+      try {
+        app?.clear();
+        app?.closeSync();
+      } catch {
+        /* the appender is being discarded anyway */
+      }
+    }
+    this.readingsApp = this.eventsApp = null;
+    try {
+      await this.conn.run('ROLLBACK');
+    } catch {
+      /* no transaction was open */
+    }
+  }
+}
+
+function micros(ms: number): DuckDBTimestampTZValue {
+  return new DuckDBTimestampTZValue(BigInt(Math.round(ms * 1000)));
+}
+
+function appendReadings(app: DuckDBAppender, rows: readonly Reading[], firstSeq: number): void {
+  let seq = firstSeq;
+  for (const r of rows) {
+    app.appendBigInt(BigInt(seq++));
+    app.appendTimestampTZ(micros(r.ts));
+    app.appendVarchar(r.device);
+    app.appendVarchar(r.point);
+    const v = r.value;
+    if (typeof v === 'number') {
+      app.appendDouble(v);
+      app.appendNull();
+    } else if (typeof v === 'boolean') {
+      app.appendDouble(v ? 1 : 0);
+      app.appendVarchar(v ? 'true' : 'false');
+    } else {
+      app.appendNull();
+      app.appendVarchar(v);
+    }
+    if (r.unit === undefined) app.appendNull();
+    else app.appendVarchar(r.unit);
+    if (r.quality === undefined) app.appendNull();
+    else app.appendVarchar(r.quality);
+    app.endRow();
+  }
+}
+
+function appendEvents(app: DuckDBAppender, rows: readonly OutpostEvent[], firstSeq: number): void {
+  let seq = firstSeq;
+  for (const e of rows) {
+    app.appendBigInt(BigInt(seq++));
+    app.appendVarchar(e.id);
+    app.appendTimestampTZ(micros(e.ts));
+    app.appendVarchar(e.type);
+    app.appendVarchar(e.source);
+    if (e.subject === undefined) app.appendNull();
+    else app.appendVarchar(e.subject);
+    if (e.data === undefined) app.appendNull();
+    else app.appendVarchar(JSON.stringify(e.data));
+    app.endRow();
+  }
+}
