@@ -67,7 +67,7 @@ function decodePlain(text: string, opts: DecodeOptions): Reading {
   if (NUMBER_RE.test(text)) value = Number(text);
   else if (text === 'true' || text === 'false') value = text === 'true';
   else throw new PayloadError('not_a_number', `.../telemetry/${opts.point} expects a plain number or true/false, got "${text.slice(0, 40)}"`);
-  if (!Number.isFinite(value)) throw new PayloadError('bad_value', `value out of range: ${text.slice(0, 40)}`);
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new PayloadError('bad_value', `value out of range: ${text.slice(0, 40)}`);
   return { ts: opts.now, device: opts.device, point: opts.point!, value };
 }
 
