@@ -29,7 +29,8 @@ export function roleAllows(have: Role, need: Role): boolean {
 }
 
 export async function startApi(gw: Gateway): Promise<Api> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  // Unknown query/body keys are refused (400), not silently dropped: typos should show.
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, ajv: { customOptions: { removeAdditional: false } } });
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const need = req.routeOptions.config.minRole;

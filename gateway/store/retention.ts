@@ -1,7 +1,7 @@
 // Retention: keeps the DuckDB file inside its age and disk limits on a site that may be
 // offline for weeks. Age: rows older than maxAgeDays are deleted from both tables.
 // Disk: while the used size (live blocks + WAL) is over maxDiskMB, the oldest 10% of
-// readings are deleted and the file checkpointed, so their blocks are reused; events
+// readings (or the share the store is over by) are deleted and the file checkpointed, so their blocks are reused; events
 // (alerts, access logs) go only when no readings are left. DuckDB does not shrink the
 // file itself, so the file stays near its high-water mark but stops growing.
 import { statSync } from 'node:fs';
@@ -61,8 +61,11 @@ export async function applyRetention(
       if (result.usedBytes <= limit) break;
       const table = await oldestDroppable(c);
       if (!table) break;
+      // Delete the share we are over by (at least 10%), so a big overshoot takes one round.
+      const share = Math.min(1, Math.max(0.1, 1 - limit / result.usedBytes));
       const r = await c.run(
-        `DELETE FROM ${table} WHERE seq < (SELECT min(seq) + greatest(1, ceil(count(*) * 0.1))::BIGINT FROM ${table})`,
+        `DELETE FROM ${table} WHERE seq < (SELECT min(seq) + greatest(1, ceil(count(*) * $1::DOUBLE))::BIGINT FROM ${table})`,
+        [share],
       );
       result.disk[table] += r.rowsChanged;
       metrics.retentionDropped.inc({ table, reason: 'disk' }, r.rowsChanged);

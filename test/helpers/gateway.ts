@@ -2,6 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { stringify } from 'yaml';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { parseConfig } from '../../gateway/config.js';
@@ -25,7 +26,11 @@ export function tempDir(prefix = 'outpost-test-'): string {
 }
 
 /** `overrides` is merged into a minimal site config (plain object, as YAML would give). */
-export async function startGateway(overrides: Record<string, unknown> = {}, dir = tempDir()): Promise<TestGateway> {
+export async function startGateway(
+  overrides: Record<string, unknown> = {},
+  dir = tempDir(),
+  opts: { logLines?: string[] } = {},
+): Promise<TestGateway> {
   const base: Record<string, unknown> = {
     site: 'test',
     dataDir: dir,
@@ -36,7 +41,9 @@ export async function startGateway(overrides: Record<string, unknown> = {}, dir 
   };
   const merged = deepMerge(base, overrides);
   const config = parseConfig(stringify(merged), 'test-site.yaml');
-  const gw = await Gateway.start({ config, log: createLogger(config.log.level, { pretty: false }) });
+  const lines = opts.logLines;
+  const log = lines ? pino({ level: 'info' }, { write: (s: string) => void lines.push(s) }) : createLogger(config.log.level, { pretty: false });
+  const gw = await Gateway.start({ config, log });
   const mqttDriver = gw.supervisor.get('mqtt') as MqttDriver | undefined;
   const adminFile = join(dir, 'admin.token');
   let adminToken = '';

@@ -1,0 +1,91 @@
+// Config loading: defaults, and errors that name file, line, column and path.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { schemaJson } from '../config/schema.js';
+import { ConfigError, DEFAULT_CONFIG_PATH, PACKAGE_ROOT, loadConfigFile, parseConfig } from '../gateway/config.js';
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'site.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message.split('\n');
+    throw err;
+  }
+  return [];
+}
+
+t.test('the bundled default config is valid and matches the promised defaults', async (t) => {
+  const c = loadConfigFile(DEFAULT_CONFIG_PATH);
+  t.equal(c.drivers.mqtt.port, 1883);
+  t.equal(c.http.port, 8080);
+  t.equal(c.dataDir, './data');
+  t.equal(c.sync.enabled, false);
+  t.equal(c.drivers.mqtt.anonymous, 'loopback');
+  t.equal(c.drivers.simulator.enabled, true);
+  t.ok(c.store.flushIntervalMs <= 50, 'group commit waits at most 50 ms');
+});
+
+t.test('the starter config written by `outpost init` is valid', async (t) => {
+  const c = loadConfigFile(join(PACKAGE_ROOT, 'config', 'starter.yaml'));
+  t.equal(c.site, 'my-site');
+});
+
+t.test('config/site.schema.json is the schema generated from config/schema.ts', async (t) => {
+  t.equal(readFileSync(join(PACKAGE_ROOT, 'config', 'site.schema.json'), 'utf8'), schemaJson(), 'run `outpost schema > config/site.schema.json`');
+});
+
+t.test('a wrong type is reported with line, column and path', async (t) => {
+  const text = [
+    'site: s1', // 1
+    'devices:', // 2
+    '  - id: a', // 3
+    '    zone: z', // 4
+    '  - id: b', // 5
+    '    zone: z', // 6
+    '  - id: c', // 7
+    '    zone: z', // 8
+    '  - id: d', // 9
+    '    zone: z', // 10
+    '    mqtt:', // 11
+    '      username: 42', // 12
+    '      passwordHash: "scrypt$x"', // 13
+  ].join('\n');
+  t.same(problems(text), ['site.yaml:12:17 devices[3].mqtt.username: must be a string']);
+});
+
+t.test('unknown keys are errors, with a suggestion for typos', async (t) => {
+  t.same(problems('site: s1\ndrivers:\n  mqtt:\n    prot: 1884\n'), ['site.yaml:4:5 drivers.mqtt.prot: unknown key "prot" (did you mean "port"?)']);
+  t.same(problems('site: s1\ncolour: red\n'), ['site.yaml:2:1 colour: unknown key "colour"']);
+});
+
+t.test('missing required keys, bad enums and ranges', async (t) => {
+  t.same(problems('dataDir: /tmp\n'), ['site.yaml:1:1 missing required key "site"']);
+  t.same(problems('site: s1\ndrivers:\n  mqtt:\n    anonymous: sometimes\n'), [
+    'site.yaml:4:16 drivers.mqtt.anonymous: must be one of: loopback, never, always',
+  ]);
+  t.same(problems('site: s1\nstore:\n  flushIntervalMs: 500\n'), ['site.yaml:3:20 store.flushIntervalMs: must be <= 50']);
+});
+
+t.test('several problems are all reported, in file order', async (t) => {
+  const out = problems('site: s1\nhttp:\n  port: "x"\n  tokens:\n    - name: a\n      role: root\n      sha256: abc\n');
+  t.equal(out.length, 3);
+  t.match(out[0], /^site\.yaml:3:9 http\.port: must be an integer/);
+  t.match(out[1], /^site\.yaml:6:13 http\.tokens\[0\]\.role: must be one of: admin, operator, viewer/);
+  t.match(out[2], /^site\.yaml:7:15 http\.tokens\[0\]\.sha256: is not valid here/);
+});
+
+t.test('duplicate device ids and usernames are caught', async (t) => {
+  const text = 'site: s1\ndevices:\n  - id: a\n    zone: z\n  - id: a\n    zone: y\n';
+  t.same(problems(text), ['site.yaml:5:9 devices[1].id: device id "a" is already used by devices[0]']);
+});
+
+t.test('YAML syntax errors carry a position', async (t) => {
+  const out = problems('site: s1\ndrivers: [\n');
+  t.ok(out.length > 0);
+  t.match(out[0], /^site\.yaml:\d+:\d+ /);
+});
+
+t.test('a missing file is a clear error', async (t) => {
+  t.throws(() => loadConfigFile('/nonexistent/site.yaml'), { message: /\/nonexistent\/site\.yaml:0:0 file not found/ });
+});
