@@ -1,15 +1,13 @@
 #!/usr/bin/env node
 // The `outpost` command for installers: run the daemon, check and create configs, ask a
-// running gateway how it is, query its store, and make credentials.
+// running gateway how it is, query its store, and make credentials. Heavy modules
+// (DuckDB, aedes, fastify) load only in the commands that need them, so help is instant.
 import { Command, Option } from 'commander';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { schemaJson, ROLES, type SiteConfig } from '../config/schema.js';
-import { runQuery } from './cli/query.js';
-import { runDaemon } from './cli/run.js';
-import { runStatus } from './cli/status.js';
 import { ConfigError, DEFAULT_CONFIG_PATH, PACKAGE_ROOT, loadConfigFile } from './config.js';
-import { VERSION } from './gateway.js';
+import { VERSION } from './version.js';
 import { hashPassword, newApiToken, sha256Hex } from './secrets.js';
 
 function load(path: string | undefined): { config: SiteConfig; path: string } {
@@ -39,6 +37,7 @@ export function buildProgram(): Command {
     .addOption(configOption())
     .action(async (o: { config?: string }) => {
       const { config, path } = load(o.config);
+      const { runDaemon } = await import('./cli/run.js');
       await runDaemon(config, path);
     });
 
@@ -70,6 +69,7 @@ export function buildProgram(): Command {
     .option('--token <token>', 'API token (default: $OUTPOST_TOKEN or <dataDir>/admin.token)')
     .option('--json', 'print JSON')
     .action(async (o: { config?: string; url?: string; token?: string; json?: boolean }) => {
+      const { runStatus } = await import('./cli/status.js');
       console.log(await runStatus(load(o.config).config, o));
     });
 
@@ -83,6 +83,7 @@ export function buildProgram(): Command {
     .option('--url <url>', 'gateway API base URL')
     .option('--token <token>', 'API token with the admin role')
     .action(async (sql: string, o: { config?: string; format: 'table' | 'json' | 'csv'; maxRows: number; url?: string; token?: string }) => {
+      const { runQuery } = await import('./cli/query.js');
       console.log(await runQuery(load(o.config).config, sql, o));
     });
 

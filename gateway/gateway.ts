@@ -16,9 +16,9 @@ import { lastSeenByDevice } from './store/queries.js';
 import { applyRetention } from './store/retention.js';
 import { StoreWriter } from './store/writer.js';
 import { Supervisor } from './supervisor.js';
+import { VERSION } from './version.js';
 import type { OutpostEvent, Reading } from './types.js';
 
-export const VERSION = '0.1.0';
 
 export interface GatewayOptions {
   config: SiteConfig;

@@ -28,7 +28,7 @@ function freePort(): Promise<number> {
 function startChild(configPath: string): ChildProcess {
   return spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/gateway/cli.js'), 'run', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, OUTPOST_LOG_LEVEL: 'warn' },
+    env: { ...process.env, NODE_OPTIONS: '', OUTPOST_LOG_LEVEL: 'warn' },
   });
 }
 
