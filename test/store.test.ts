@@ -114,6 +114,30 @@ t.test('retention deletes by age and by disk size, readings before events, and c
   t.match(text, /outpost_retention_rows_dropped_total\{table="readings",reason="disk"\} 50/);
   await s.writer.close();
   s.db.close();
+  // Both tables are empty now; numbering must still continue after the deleted rows.
+  const again = await open(path);
+  t.same(again.writer.nextSeq, { readings: 151, events: 3 }, 'seq is never reused after retention');
+  await again.writer.close();
+  again.db.close();
+});
+
+t.test('waiting writers are served in order and never overfill the queue', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const s = await open(join(dir, 'q.duckdb'), { flushIntervalMs: 5, flushRows: 1_000_000, maxQueueRows: 10 });
+  // Every committed batch was in the queue at once, so no batch may exceed the limit.
+  let biggestBatch = 0;
+  s.bus.on('committed', (r) => (biggestBatch = Math.max(biggestBatch, r.length)));
+  const order: number[] = [];
+  const writes = Array.from({ length: 12 }, (_, i) =>
+    s.writer.write([reading(i), reading(i + 100), reading(i + 200), reading(i + 300)], [], { waitForSpace: true }).then(() => order.push(i)),
+  );
+  await Promise.all(writes);
+  t.ok(biggestBatch <= 10 && biggestBatch >= 8, `biggest batch ${biggestBatch} rows (limit 10)`);
+  t.same(order, [...order].sort((a, b) => a - b), 'first come, first served');
+  t.same(await rows(s.db, 'SELECT count(*)::INT FROM readings'), [[48]]);
+  await s.writer.close();
+  s.db.close();
 });
 
 t.test('read-only SQL refuses writes and multiple statements', async (t) => {

@@ -49,6 +49,7 @@ export async function applyRetention(
   const result: RetentionResult = { age: { readings: 0, events: 0 }, disk: { readings: 0, events: 0 }, usedBytes: 0 };
   const cutoff = now - limits.maxAgeDays * 86_400_000;
   await withConnection(instance, async (c) => {
+    await rememberSeqHighWater(c);
     for (const [table, col] of [['readings', 'ts'], ['events', 'time']] as const) {
       const r = await c.run(`DELETE FROM ${table} WHERE ${col} < to_timestamp($1::DOUBLE / 1000)`, [cutoff]);
       result.age[table] = r.rowsChanged;
@@ -74,6 +75,20 @@ export async function applyRetention(
   const dropped = result.age.readings + result.age.events + result.disk.readings + result.disk.events;
   if (dropped > 0) log.warn({ retention: result }, 'retention deleted rows');
   return result;
+}
+
+/**
+ * Records each table's highest seq in `meta` before rows are deleted, so that a table
+ * emptied by retention still resumes numbering after it (seq must never be reused:
+ * the sync uploader resumes from the last seq it had acknowledged).
+ */
+export async function rememberSeqHighWater(c: DuckDBConnection): Promise<void> {
+  for (const table of ['readings', 'events'] as const) {
+    await c.run(
+      `INSERT INTO meta SELECT 'seq_high_water_${table}', max(seq)::VARCHAR FROM ${table} HAVING max(seq) IS NOT NULL
+       ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value::BIGINT, excluded.value::BIGINT)::VARCHAR`,
+    );
+  }
 }
 
 // CHECKPOINT refuses to run while the writer has a transaction open; the next round or

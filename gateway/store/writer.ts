@@ -53,9 +53,12 @@ class Batch {
 export class StoreWriter {
   private batch = new Batch();
   private inflightRows = 0;
+  // Room promised to woken waiters but not yet filled, so two waiters woken by the same
+  // commit cannot both take the last free space.
+  private reservedRows = 0;
+  private readonly spaceQueue: { n: number; grant: () => void }[] = [];
   private committing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private readonly spaceWaiters = new Set<() => void>();
   private closed = false;
   private readingsApp: DuckDBAppender | null = null;
   private eventsApp: DuckDBAppender | null = null;
@@ -72,18 +75,22 @@ export class StoreWriter {
 
   static async open(conn: DuckDBConnection, opts: WriterOptions, metrics: Metrics, bus: Bus, log: Logger) {
     const w = new StoreWriter(conn, opts, metrics, bus, log);
-    const r = await conn.runAndReadAll(
-      'SELECT (SELECT coalesce(max(seq), 0) FROM readings), (SELECT coalesce(max(seq), 0) FROM events)',
-    );
-    const [maxR, maxE] = r.getRows()[0] as [bigint, bigint];
-    w.nextReadingSeq = Number(maxR) + 1;
-    w.nextEventSeq = Number(maxE) + 1;
+    // Resume after the highest seq ever committed, including rows retention deleted.
+    const next = async (table: 'readings' | 'events') => {
+      const r = await conn.runAndReadAll(
+        `SELECT greatest((SELECT coalesce(max(seq), 0) FROM ${table}),
+                         (SELECT coalesce(max(value::BIGINT), 0) FROM meta WHERE key = 'seq_high_water_${table}'))::DOUBLE`,
+      );
+      return (r.getRows()[0]![0] as number) + 1;
+    };
+    w.nextReadingSeq = await next('readings');
+    w.nextEventSeq = await next('events');
     return w;
   }
 
   /** Rows accepted but not yet committed. */
   get queuedRows(): number {
-    return this.batch.rows + this.inflightRows;
+    return this.batch.rows + this.inflightRows + this.reservedRows;
   }
 
   /** The seq the next committed reading/event will get. */
@@ -100,9 +107,11 @@ export class StoreWriter {
     if (this.closed) throw new StoreClosedError();
     const n = readings.length + events.length;
     if (n === 0) return;
-    if (this.queuedRows + n > this.opts.maxQueueRows) {
+    if (this.spaceQueue.length > 0 || this.queuedRows + n > this.opts.maxQueueRows) {
       if (!opts.waitForSpace || n > this.opts.maxQueueRows) throw new QueueFullError(this.queuedRows, this.opts.maxQueueRows);
-      await this.waitForSpace(n);
+      await this.waitForSpace(n); // reserves n rows on success
+      if (!this.closed) this.reservedRows -= n;
+      else throw new StoreClosedError();
     }
     const b = this.batch;
     if (b.rows === 0) b.firstAt = performance.now();
@@ -125,31 +134,45 @@ export class StoreWriter {
   /** Stops accepting rows, commits what is queued, and releases the appenders. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const wake of this.spaceWaiters) wake();
+    this.grantSpace();
     await this.flush();
     this.readingsApp?.closeSync();
     this.eventsApp?.closeSync();
     this.readingsApp = this.eventsApp = null;
   }
 
+  /** Waits, first come first served, until n rows fit; the room is reserved on grant. */
   private waitForSpace(n: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (this.closed) return finish(new StoreClosedError());
-        if (this.queuedRows + n <= this.opts.maxQueueRows) finish();
+      const entry = {
+        n,
+        grant: () => {
+          clearTimeout(timeout);
+          resolve();
+        },
       };
-      const finish = (err?: Error) => {
-        clearTimeout(timeout);
-        this.spaceWaiters.delete(check);
-        if (err) reject(err);
-        else resolve();
-      };
-      const timeout = setTimeout(
-        () => finish(new QueueFullError(this.queuedRows, this.opts.maxQueueRows)),
-        this.opts.spaceTimeoutMs ?? 30_000,
-      );
-      this.spaceWaiters.add(check);
+      const timeout = setTimeout(() => {
+        const i = this.spaceQueue.indexOf(entry);
+        if (i >= 0) this.spaceQueue.splice(i, 1);
+        reject(new QueueFullError(this.queuedRows, this.opts.maxQueueRows));
+        this.grantSpace();
+      }, this.opts.spaceTimeoutMs ?? 30_000);
+      this.spaceQueue.push(entry);
     });
+  }
+
+  private grantSpace(): void {
+    while (this.spaceQueue.length > 0) {
+      const head = this.spaceQueue[0]!;
+      if (!this.closed && this.queuedRows + head.n > this.opts.maxQueueRows) return;
+      this.spaceQueue.shift();
+      if (this.closed) {
+        head.grant(); // write() then throws StoreClosedError
+        continue;
+      }
+      this.reservedRows += head.n;
+      head.grant();
+    }
   }
 
   private schedule(): void {
@@ -174,7 +197,7 @@ export class StoreWriter {
       this.committing = null;
       this.inflightRows = 0;
       this.metrics.queueDepth.set(this.queuedRows);
-      for (const wake of [...this.spaceWaiters]) wake();
+      this.grantSpace();
       if (this.batch.rows > 0) this.schedule();
     });
   }
