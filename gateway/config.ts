@@ -82,6 +82,13 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
     firstSeen(ids, d.id, i, ['devices', i, 'id'], 'device id');
     if (d.mqtt) firstSeen(users, d.mqtt.username, i, ['devices', i, 'mqtt', 'username'], 'MQTT username');
   });
+  const { mqtt } = cfg.drivers;
+  if (mqtt.maxReadingsPerMessage > cfg.store.maxQueueRows) {
+    out.push({
+      path: ['drivers', 'mqtt', 'maxReadingsPerMessage'],
+      message: `must not exceed store.maxQueueRows (${cfg.store.maxQueueRows}), or such a message could never be stored`,
+    });
+  }
   const hashes = new Set<string>();
   cfg.http.tokens.forEach((t, i) => {
     if (hashes.has(t.sha256)) out.push({ path: ['http', 'tokens', i, 'sha256'], message: 'the same token is listed twice' });

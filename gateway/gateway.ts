@@ -139,7 +139,8 @@ export class Gateway {
     this.log.info({ reason }, 'gateway stopping');
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.supervisor?.stopAll();
-    await this.retentionRunning;
+    // A long retention pass must not eat the shutdown deadline before the final commit.
+    await Promise.race([this.retentionRunning, new Promise((r) => setTimeout(r, 2000).unref())]);
     if (this.writer) {
       const queued = this.writer.queuedRows;
       await this.writer.close();

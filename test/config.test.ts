@@ -80,6 +80,12 @@ t.test('duplicate device ids and usernames are caught', async (t) => {
   t.same(problems(text), ['site.yaml:5:9 devices[1].id: device id "a" is already used by devices[0]']);
 });
 
+t.test('a message limit larger than the store queue is refused', async (t) => {
+  t.same(problems('site: s1\nstore:\n  maxQueueRows: 100\ndrivers:\n  mqtt:\n    maxReadingsPerMessage: 500\n'), [
+    'site.yaml:6:28 drivers.mqtt.maxReadingsPerMessage: must not exceed store.maxQueueRows (100), or such a message could never be stored',
+  ]);
+});
+
 t.test('YAML syntax errors carry a position', async (t) => {
   const out = problems('site: s1\ndrivers: [\n');
   t.ok(out.length > 0);

@@ -109,6 +109,7 @@ t.test('MQTT ingest', async (t) => {
       [TOPIC('bad'), JSON.stringify([{ n: 'temp' }])],
       [TOPIC('bad') + '/temp', 'warm'],
       [TOPIC('bad'), ''],
+      [TOPIC('bad') + '/a/b', '1'],
     ];
     for (const [topic, payload] of bad) await publish(client, topic, payload);
     // A good message after the bad ones still lands: nothing else was lost.
@@ -125,6 +126,7 @@ t.test('MQTT ingest', async (t) => {
     t.equal(rejects('bad_senml'), 1);
     t.equal(rejects('not_a_number'), 1);
     t.equal(rejects('empty'), 1);
+    t.equal(rejects('bad_topic'), 1);
   });
 
   t.test('oversized payloads are rejected by reason', async (t) => {

@@ -53,6 +53,7 @@ t.test('rejected forms name the reason and the place', async (t) => {
     ['{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}', undefined, 'too_many_readings', /more than 5 readings/],
     ['[{"n": "x"}]', undefined, 'bad_senml', /\[0\] has no value/],
     ['[{"n": "x", "v": "1"}]', undefined, 'bad_senml', /\[0\]\.v must be a number/],
+    ['[{"n": "s1", "v": 1}, {"s2": 2}]', undefined, 'bad_senml', /\[1\] has no value/],
     ['warm', 'p', 'not_a_number', /expects a plain number/],
     ['1e999', 'p', 'bad_value', /out of range/],
     [`{"${'x'.repeat(129)}": 1}`, undefined, 'bad_shape', /point names must be 1-128/],

@@ -44,6 +44,9 @@ t.test('restarts with capped exponential backoff and reports each crash', async 
     removeDir(dir);
   });
   t.equal(gw.phase, 'ready', 'the gateway is ready although a driver is failing');
+  const health = await api<{ status: string; driversDown: Record<string, string> }>(`http://127.0.0.1:${gw.api.port}`, '/health');
+  t.equal(health.status, 503, 'but /health says it is degraded');
+  t.same(health.body, { status: 'degraded', site: 'sup', driversDown: { flaky: 'boom 1' } });
   // 500 ms, 1 s, 2 s backoff: the fourth start succeeds.
   await waitFor(() => (gw.supervisor.status().flaky?.state === 'running' ? true : undefined), 'flaky running', 8000);
   t.equal(flaky.starts.length, 4);

@@ -28,6 +28,7 @@ export class MqttDriver implements Driver {
   private readonly access: AccessControl;
   private readonly malformedLog = new LogLimiter(60_000);
   private accepting = false;
+  private readonly sitePrefix: string;
   private stats = { messages: 0, readings: 0, rejected: 0 };
 
   constructor(
@@ -35,6 +36,7 @@ export class MqttDriver implements Driver {
     private readonly cfg: MqttDriverConfig,
   ) {
     this.access = new AccessControl(site.site, site.devices, cfg.anonymous);
+    this.sitePrefix = `devices/${site.site}/`;
   }
 
   /** Bound ports (useful when configured as 0). */
@@ -106,13 +108,13 @@ export class MqttDriver implements Driver {
   }
 
   owns(device: string): boolean {
-    return this.site.devices.some((d) => d.id === device && d.mqtt) || this.ctx?.devices.get(device) !== undefined;
+    return this.site.devices.some((d) => d.id === device && d.mqtt !== undefined);
   }
 
   /** Publishes a command to the device's command topic (QoS1); the device acts on it. */
   async write(cmd: Command): Promise<CommandResult> {
     const broker = this.broker;
-    const dev = this.site.devices.find((d) => d.id === cmd.device);
+    const dev = this.site.devices.find((d) => d.id === cmd.device && d.mqtt !== undefined);
     if (!broker || !dev) return { ok: false, detail: `device "${cmd.device}" is not a configured MQTT device` };
     const topic = commandTopic(this.site.site, dev.zone, dev.id);
     const payload = Buffer.from(JSON.stringify({ id: cmd.id, action: cmd.action, args: cmd.args ?? {}, requestedBy: cmd.requestedBy, ts: Date.now() }));
@@ -170,7 +172,12 @@ export class MqttDriver implements Driver {
       }
     }
     const topic = parseDeviceTopic(packet.topic);
-    if (!topic || topic.site !== this.site.site || topic.kind === 'command') return; // plain broker traffic
+    if (!topic) {
+      // Under our own devices/{site}/ tree a topic we cannot read is a device mistake: count it.
+      if (packet.topic.startsWith(this.sitePrefix)) this.badTopic(packet.topic, client?.id);
+      return; // anything else is plain broker traffic
+    }
+    if (topic.site !== this.site.site || topic.kind === 'command') return;
     if (topic.kind === 'status') return this.onStatus(topic, packet);
     this.stats.messages++;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -218,6 +225,12 @@ export class MqttDriver implements Driver {
       return;
     }
     this.setOnline(topic.device, topic.zone, online, 'status', undefined);
+  }
+
+  private badTopic(rawTopic: string, clientId: string | undefined): void {
+    const device = rawTopic.split('/')[3] ?? '?';
+    const where = { device, zone: '', site: this.site.site, kind: 'telemetry' as const };
+    this.malformed(where, rawTopic, new PayloadError('bad_topic', 'topic must be devices/{site}/{zone}/{device}/telemetry[/{point}] or .../status'), clientId);
   }
 
   private malformed(topic: DeviceTopic, rawTopic: string, err: PayloadError, clientId: string | undefined): void {

@@ -16,7 +16,8 @@ export type RejectReason =
   | 'bad_senml'
   | 'not_a_number'
   | 'too_many_readings'
-  | 'payload_too_large';
+  | 'payload_too_large'
+  | 'bad_topic';
 
 export class PayloadError extends Error {
   constructor(readonly reason: RejectReason, message: string) {
@@ -166,7 +167,7 @@ function decodeSenml(records: unknown[], opts: DecodeOptions): Reading[] {
     else if (rec.vb !== undefined) value = senmlField(rec.vb, 'boolean', `${where}.vb`);
     else if (rec.vd !== undefined) value = senmlField(rec.vd, 'string', `${where}.vd`);
     else if (rec.s !== undefined) value = senmlField(rec.s, 'number', `${where}.s`);
-    else if (rec.n === undefined) return; // a record carrying only base fields
+    else if (rec.n === undefined && hasBaseField(rec)) return; // a record carrying only base fields
     else throw new PayloadError('bad_senml', `${where} has no value (v, vs, vb, vd or s)`);
     const t = bt + (rec.t === undefined ? 0 : senmlField(rec.t, 'number', `${where}.t`));
     const ms = Math.abs(t) < SENML_RELATIVE_LIMIT ? opts.now + t * 1000 : t * 1000;
@@ -179,6 +180,10 @@ function decodeSenml(records: unknown[], opts: DecodeOptions): Reading[] {
     out.push(r);
   });
   return out;
+}
+
+function hasBaseField(rec: Record<string, unknown>): boolean {
+  return rec.bn !== undefined || rec.bt !== undefined || rec.bu !== undefined || rec.bv !== undefined || rec.bver !== undefined;
 }
 
 function senmlField<T extends 'string' | 'number' | 'boolean'>(

@@ -36,9 +36,17 @@ async function asBadRequest<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export function registerRoutes(app: FastifyInstance, gw: Gateway): void {
+  // 200 only when the gateway is ready and every driver runs: a driver in restart backoff
+  // (e.g. its port is taken) makes the gateway unhealthy for probes and installers.
   app.get('/health', async (_req, reply) => {
     const ready = gw.phase === 'ready';
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ok' : gw.phase, site: gw.config.site });
+    const down = ready ? Object.entries(gw.supervisor.status()).filter(([, d]) => d.state !== 'running') : [];
+    const status = !ready ? gw.phase : down.length > 0 ? 'degraded' : 'ok';
+    return reply.code(status === 'ok' ? 200 : 503).send({
+      status,
+      site: gw.config.site,
+      ...(down.length > 0 ? { driversDown: Object.fromEntries(down.map(([name, d]) => [name, d.lastError])) } : {}),
+    });
   });
 
   app.get('/metrics', async (_req, reply) => {

@@ -19,7 +19,7 @@ export async function runStatus(config: SiteConfig, opts: { url?: string; token?
   if (opts.json) return JSON.stringify(s, null, 2);
   const lines = [
     `site ${s.site}  outpost ${s.version}  ${s.phase}  up ${s.uptimeS}s  rss ${(s.rssBytes / 1048576).toFixed(0)} MiB`,
-    `store ${s.store.path}: ${s.store.nextSeq.readings - 1} readings, ${s.store.nextSeq.events - 1} events, ${s.store.queuedRows} queued`,
+    `store ${s.store.path}: last seq readings ${s.store.nextSeq.readings - 1}, events ${s.store.nextSeq.events - 1}; ${s.store.queuedRows} rows queued`,
     `devices ${s.devices}`,
     ...Object.entries(s.drivers).map(
       ([name, d]) => `driver ${name}: ${d.state}${d.ok ? '' : ' (unhealthy)'}${d.restarts ? `, ${d.restarts} restarts` : ''}${d.lastError ? `, last error: ${d.lastError}` : ''}`,
