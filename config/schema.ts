@@ -100,12 +100,22 @@ export const SiteConfigSchema = Strict(
     store: Section(
       {
         file: Type.String({ default: 'outpost.duckdb', description: 'Relative to dataDir' }),
-        flushIntervalMs: Type.Integer({ minimum: 1, maximum: 50, default: 20, description: 'Max wait before a group commit' }),
+        flushIntervalMs: Type.Integer({
+          minimum: 1,
+          maximum: 50,
+          default: 5,
+          description: 'How long an idle store gathers rows before committing; under load commits run back to back',
+        }),
         flushRows: Type.Integer({ minimum: 1, default: 20000, description: 'Commit as soon as this many rows wait' }),
         maxQueueRows: Type.Integer({
           minimum: 1,
-          default: 500000,
-          description: 'Rows waiting for commit; past it, QoS0/simulator input is dropped and QoS1 waits',
+          default: 100000,
+          description: 'Rows waiting for commit (about 1.3 KB of memory each); past it, lossy input is dropped and acknowledged input waits',
+        }),
+        memoryLimitMB: Type.Integer({
+          minimum: 16,
+          default: 256,
+          description: "DuckDB's buffer memory limit (its own default is 80% of RAM, too much for a shared edge box)",
         }),
         retention: Section(
           {

@@ -15,17 +15,23 @@ export interface DriverContext {
   readonly bus: Bus;
   readonly devices: DeviceRegistry;
   /**
-   * Hands rows to the store; resolves once they are committed. `waitForSpace` makes a
-   * full queue delay the caller (use it when the peer waits for an ack) instead of
-   * rejecting at once.
+   * Hands rows to the store; resolves once they are committed (`until: 'queued'`: once
+   * they are queued; a later commit failure is then counted as `store_error`).
+   * `waitForSpace` makes a full queue delay the caller — back-pressure for peers that
+   * can be slowed down — instead of rejecting at once with QueueFullError.
    */
-  ingest(readings: readonly Reading[], opts?: { waitForSpace?: boolean }): Promise<void>;
+  ingest(readings: readonly Reading[], opts?: IngestOptions): Promise<void>;
   /** Records an event (stored, published on the bus). Resolves once committed. */
   emitEvent(type: string, data?: unknown, subject?: string): Promise<void>;
   /** Counts a dropped input by reason (`outpost_rejects_total{driver,reason}`). */
   reject(reason: string, count?: number): void;
   /** Tells the supervisor the driver has failed at run time; it will be restarted. */
   fail(err: Error): void;
+}
+
+export interface IngestOptions {
+  waitForSpace?: boolean;
+  until?: 'queued' | 'committed';
 }
 
 export interface DriverHealth {

@@ -8,8 +8,8 @@ import { startApi, type Api } from './api/server.js';
 import { loadTokens, type TokenStore } from './api/tokens.js';
 import { createBus, type Bus } from './bus.js';
 import { DeviceRegistry } from './devices.js';
-import type { Driver, DriverContext, DriverFactory } from './driver.js';
-import { createLogger, type Logger } from './log.js';
+import type { Driver, DriverContext, DriverFactory, IngestOptions } from './driver.js';
+import { LogLimiter, createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { openDatabase, type Database } from './store/db.js';
 import { lastSeenByDevice } from './store/queries.js';
@@ -41,6 +41,7 @@ export class Gateway {
   api!: Api;
   tokens!: TokenStore;
   private retentionTimer: NodeJS.Timeout | null = null;
+  private readonly storeDropLog = new LogLimiter(60_000);
   private retentionRunning: Promise<unknown> | null = null;
 
   private constructor(readonly config: SiteConfig, log: Logger | undefined) {
@@ -69,7 +70,7 @@ export class Gateway {
 
   private async init(factories: readonly DriverFactory[]): Promise<void> {
     const { config, log } = this;
-    this.db = await openDatabase(this.dbPath);
+    this.db = await openDatabase(this.dbPath, { memoryLimitMB: config.store.memoryLimitMB });
     this.writer = await StoreWriter.open(this.db.writer, config.store, this.metrics, this.bus, log);
     for (const [device, ts] of await lastSeenByDevice(this.db.instance)) this.devices.seen(device, ts, 'store');
     this.tokens = loadTokens(config.http.tokens, this.dataDir, log);
@@ -89,18 +90,28 @@ export class Gateway {
 
   private contextFor(driver: Driver, fail: (err: Error) => void): DriverContext {
     const log = this.log.child({ driver: driver.name });
+    // Input lost to a full or failing store is counted always and logged once a minute;
+    // drivers log their own input errors (with device context) themselves.
+    const reject = (reason: string, count = 1) => {
+      this.metrics.rejects.inc({ driver: driver.name, reason }, count);
+      if (reason !== 'queue_full' && reason !== 'store_error') return;
+      const { log: shouldLog, suppressed } = this.storeDropLog.shouldLog(`${driver.name}:${reason}`);
+      if (shouldLog) log.warn({ reason, count, suppressedSinceLastLog: suppressed }, 'input dropped: the store could not take it');
+    };
     return {
       site: this.config,
       log,
       metrics: this.metrics,
       bus: this.bus,
       devices: this.devices,
-      ingest: (readings: readonly Reading[], opts?: { waitForSpace?: boolean }) => {
+      ingest: async (readings: readonly Reading[], opts: IngestOptions = {}) => {
         if (this.bus.listenerCount('readings') > 0) this.bus.emit('readings', readings);
-        return this.writer.write(readings, [], opts);
+        const { committed } = await this.writer.enqueue(readings, [], opts);
+        if (opts.until !== 'queued') return committed;
+        committed.catch(() => reject('store_error', readings.length));
       },
       emitEvent: (type: string, data?: unknown, subject?: string) => this.emitEvent(type, driver.name, data, subject),
-      reject: (reason: string, count = 1) => this.metrics.rejects.inc({ driver: driver.name, reason }, count),
+      reject,
       fail,
     };
   }

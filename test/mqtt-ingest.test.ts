@@ -143,6 +143,24 @@ t.test('MQTT ingest', async (t) => {
     t.equal(c2.connected, true);
   });
 
+  t.test('a QoS0 flood into a tiny store queue is slowed down, not dropped', async (t) => {
+    const g3 = await startGateway({ store: { maxQueueRows: 20 }, drivers: { mqtt: { maxReadingsPerMessage: 20 } } });
+    t.teardown(async () => {
+      await g3.stop();
+      removeDir(g3.dir);
+    });
+    const c3 = await connect(g3.mqttPort);
+    t.teardown(() => endClient(c3));
+    for (let i = 0; i < 400; i++) c3.publish(TOPIC('flood'), JSON.stringify({ n: i }), { qos: 0 });
+    const count = async () =>
+      (await api<{ rows: number[][] }>(g3.httpUrl, '/api/v1/query', g3.adminToken, { method: 'POST', body: { sql: "SELECT count(*)::INT FROM readings WHERE device = 'flood'" } }))
+        .body.rows[0]![0];
+    await waitFor(async () => ((await count()) === 400 ? true : undefined), 'all 400 QoS0 readings', 15_000);
+    const metrics = (await api<string>(g3.httpUrl, '/metrics')).body;
+    t.equal(metricValue(metrics, 'outpost_rejects_total', { reason: 'queue_full' }), 0, 'nothing dropped');
+    t.equal(await count(), 400);
+  });
+
   t.test('metrics count received and committed readings', async (t) => {
     const metrics = (await api<string>(g.httpUrl, '/metrics')).body;
     const received = metricValue(metrics, 'outpost_readings_received_total', { driver: 'mqtt' });

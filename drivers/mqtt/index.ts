@@ -201,9 +201,12 @@ export class MqttDriver implements Driver {
     ctx.devices.seen(topic.device, Date.now(), DRIVER, topic.zone);
     this.stats.readings += readings.length;
     ctx.metrics.readingsReceived.inc({ driver: DRIVER }, readings.length);
-    const committed = ctx.ingest(readings, { waitForSpace: packet.qos > 0 });
-    if (packet.qos > 0) return committed; // PUBACK only after commit
-    committed.catch((err: Error) => ctx.reject(err.name === 'QueueFullError' ? 'queue_full' : 'store_error', readings.length));
+    // QoS1/2: PUBACK only after commit. QoS0: wait only for room in the queue, so a fast
+    // publisher is slowed through TCP instead of filling memory; dropped if it stays full.
+    if (packet.qos > 0) return ctx.ingest(readings, { waitForSpace: true });
+    await ctx.ingest(readings, { waitForSpace: true, until: 'queued' }).catch((err: Error) => {
+      ctx.reject(err.name === 'QueueFullError' ? 'queue_full' : 'store_error', readings.length);
+    });
   }
 
   private onStatus(topic: DeviceTopic, packet: PublishPacket): void {

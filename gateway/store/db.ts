@@ -40,9 +40,11 @@ export interface Database {
   close(): void;
 }
 
-export async function openDatabase(path: string, opts: { readOnly?: boolean } = {}): Promise<Database> {
+export async function openDatabase(path: string, opts: { readOnly?: boolean; memoryLimitMB?: number } = {}): Promise<Database> {
   if (!opts.readOnly) mkdirSync(dirname(path), { recursive: true });
-  const instance = await DuckDBInstance.create(path, opts.readOnly ? { access_mode: 'READ_ONLY' } : {});
+  const settings: Record<string, string> = { memory_limit: `${opts.memoryLimitMB ?? 256}MB` };
+  if (opts.readOnly) settings.access_mode = 'READ_ONLY';
+  const instance = await DuckDBInstance.create(path, settings);
   const writer = await instance.connect();
   if (!opts.readOnly) for (const sql of DDL) await writer.run(sql);
   const reader = await instance.connect();

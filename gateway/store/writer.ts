@@ -2,8 +2,11 @@
 // only once those rows are committed (WAL fsynced) — that is what lets the MQTT driver
 // send PUBACK after commit without paying one transaction per message.
 //
-// Policy: rows wait at most `flushIntervalMs`, or less once `flushRows` are waiting. One
-// commit runs at a time; rows arriving meanwhile form the next batch. The queue holds at
+// Policy: an idle writer gathers rows for at most `flushIntervalMs` (less once `flushRows`
+// are waiting) and commits. One commit runs at a time; rows arriving meanwhile form the
+// next batch, which is committed as soon as the running commit ends — they have already
+// waited that long — so under load commits run back to back and batches grow by
+// themselves, while a quiet site still gets a commit within the interval. The queue holds at
 // most `maxQueueRows` rows (waiting + committing): past it `write()` either waits for room
 // (bounded by `spaceTimeoutMs`) or fails fast with QueueFullError, as the caller chooses.
 import { DuckDBTimestampTZValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
@@ -104,9 +107,22 @@ export class StoreWriter {
    * queue rejects at once with QueueFullError (lossy sources count the drop).
    */
   async write(readings: readonly Reading[], events: readonly OutpostEvent[] = [], opts: { waitForSpace?: boolean } = {}): Promise<void> {
+    return (await this.enqueue(readings, events, opts)).committed;
+  }
+
+  /**
+   * Like `write`, but resolves as soon as the rows are queued (after waiting for room, if
+   * asked); `committed` then resolves on commit. Lets a fire-and-forget source (MQTT QoS0)
+   * feel back-pressure from a full queue without waiting for every commit.
+   */
+  async enqueue(
+    readings: readonly Reading[],
+    events: readonly OutpostEvent[] = [],
+    opts: { waitForSpace?: boolean } = {},
+  ): Promise<{ committed: Promise<void> }> {
     if (this.closed) throw new StoreClosedError();
     const n = readings.length + events.length;
-    if (n === 0) return;
+    if (n === 0) return { committed: Promise.resolve() };
     if (this.spaceQueue.length > 0 || this.queuedRows + n > this.opts.maxQueueRows) {
       if (!opts.waitForSpace || n > this.opts.maxQueueRows) throw new QueueFullError(this.queuedRows, this.opts.maxQueueRows);
       await this.waitForSpace(n); // reserves n rows on success
@@ -118,9 +134,9 @@ export class StoreWriter {
     for (const r of readings) b.readings.push(r);
     for (const e of events) b.events.push(e);
     this.metrics.queueDepth.set(this.queuedRows);
-    const done = new Promise<void>((resolve, reject) => b.waiters.push({ resolve, reject, at: performance.now() }));
+    const committed = new Promise<void>((resolve, reject) => b.waiters.push({ resolve, reject, at: performance.now() }));
     this.schedule();
-    return done;
+    return { committed };
   }
 
   /** Commits everything queued so far. */
@@ -198,7 +214,7 @@ export class StoreWriter {
       this.inflightRows = 0;
       this.metrics.queueDepth.set(this.queuedRows);
       this.grantSpace();
-      if (this.batch.rows > 0) this.schedule();
+      if (this.batch.rows > 0) this.startCommit();
     });
   }
 

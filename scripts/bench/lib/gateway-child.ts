@@ -76,7 +76,8 @@ export class GatewayChild {
       const env = { ...process.env };
       delete env.OUTPOST_LOG_LEVEL;
       delete env.LOG_LEVEL;
-      const proc = spawn(process.execPath, [CLI, 'run', '--config', configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Same heap cap as `npm start` and the systemd unit, so RSS is what a site would see.
+      const proc = spawn(process.execPath, ['--max-old-space-size=256', CLI, 'run', '--config', configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       const child = new GatewayChild(proc, dir, site, mqttPort, `http://${LOOPBACK}:${httpPort}`);
       try {
         await child.waitHealthy();
