@@ -3,25 +3,12 @@
 // test) and the TypeScript types the gateway uses. Every object rejects unknown keys
 // because a typo is an installer's most common mistake. Fields with a `default` are
 // filled in by the validator, so the resolved `SiteConfig` type has them non-optional.
-import { Type, type Static, type TSchema, type TProperties, type ObjectOptions } from '@sinclair/typebox';
-
-/** An object schema that rejects unknown keys. */
-const Strict = <T extends TProperties>(props: T, opts: ObjectOptions = {}) =>
-  Type.Object(props, { additionalProperties: false, ...opts });
-
-/** A strict object that may be omitted entirely; its own defaults still apply. */
-const Section = <T extends TProperties>(props: T, description: string) =>
-  Strict(props, { default: {}, description });
-
-const Id = (description: string) =>
-  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description });
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ModbusDeviceSchema, ModbusDriverSchema } from '../drivers/modbus/schema.js';
+import { Id, Section, Strict, StringEnum } from './schema-kit.js';
 
 const Port = (dflt: number, description: string) =>
   Type.Integer({ minimum: 0, maximum: 65535, default: dflt, description });
-
-/** A string enum as `enum` (not anyOf-of-const) so a bad value gives one clear error. */
-const StringEnum = <T extends string>(values: readonly T[], opts: Record<string, unknown> = {}) =>
-  Type.Unsafe<T>({ type: 'string', enum: values, ...opts });
 
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 export const Role = StringEnum(ROLES);
@@ -69,6 +56,7 @@ const Device = Strict({
   id: Id('Device id, unique in the site; the {device} part of its MQTT topics'),
   zone: Id('Zone (room, floor, area); the {zone} part of its MQTT topics'),
   name: Type.Optional(Type.String()),
+  modbus: Type.Optional(ModbusDeviceSchema),
   mqtt: Type.Optional(
     Strict({
       username: Type.String({ minLength: 1 }),
@@ -136,7 +124,7 @@ export const SiteConfigSchema = Strict(
       },
       'Local HTTP API',
     ),
-    drivers: Section({ mqtt: MqttDriver, simulator: SimulatorDriver }, 'Protocol drivers'),
+    drivers: Section({ mqtt: MqttDriver, modbus: ModbusDriverSchema, simulator: SimulatorDriver }, 'Protocol drivers'),
     devices: Type.Array(Device, { default: [] }),
     sync: Section(
       {

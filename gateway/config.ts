@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, isNode, type Document, type Node } from 'yaml';
 import { SiteConfigSchema, type SiteConfig } from '../config/schema.js';
+import { resolvePoints } from '../drivers/modbus/points.js';
 
 // Compiled code lives in dist/gateway, sources in gateway/: the repo root is one or two up.
 const here = dirname(fileURLToPath(import.meta.url));
@@ -33,7 +34,7 @@ export function formatProblem(p: ConfigProblem): string {
   return `${p.file}:${p.line}:${p.col} ${p.path ? p.path + ': ' : ''}${p.message}`;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true, discriminator: true });
 const validateSite = ajv.compile<SiteConfig>(SiteConfigSchema);
 
 export function loadConfigFile(path: string): SiteConfig {
@@ -89,6 +90,20 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
       message: `must not exceed store.maxQueueRows (${cfg.store.maxQueueRows}), or such a message could never be stored`,
     });
   }
+  const lineIds = new Map<string, number>();
+  cfg.drivers.modbus.lines.forEach((l, i) => {
+    const prev = lineIds.get(l.id);
+    if (prev !== undefined) out.push({ path: ['drivers', 'modbus', 'lines', i, 'id'], message: `line id "${l.id}" is already used by lines[${prev}]` });
+    else lineIds.set(l.id, i);
+  });
+  cfg.devices.forEach((d, i) => {
+    if (!d.modbus) return;
+    if (!lineIds.has(d.modbus.line)) {
+      const known = [...lineIds.keys()].join(', ') || 'none defined';
+      out.push({ path: ['devices', i, 'modbus', 'line'], message: `unknown Modbus line "${d.modbus.line}" (drivers.modbus.lines: ${known})` });
+    }
+    for (const p of resolvePoints(d.modbus).problems) out.push({ path: ['devices', i, 'modbus', ...p.path], message: p.message });
+  });
   const hashes = new Set<string>();
   cfg.http.tokens.forEach((t, i) => {
     if (hashes.has(t.sha256)) out.push({ path: ['http', 'tokens', i, 'sha256'], message: 'the same token is listed twice' });
@@ -154,6 +169,13 @@ function toProblem(e: ErrorObject, doc: Document, lines: LineCounter, file: stri
     case 'type':
       message = `must be ${article(String(params.type))} ${String(params.type)}`;
       break;
+    case 'discriminator': {
+      const options = ((e.parentSchema as { oneOf?: { properties: Record<string, { const?: string }> }[] }).oneOf ?? [])
+        .map((o) => o.properties[String(params.tag)]?.const)
+        .filter(Boolean);
+      message = `"${String(params.tag)}" must be one of: ${options.join(', ')}`;
+      break;
+    }
     case 'enum':
       message = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`;
       break;
