@@ -108,6 +108,18 @@ export function buildProgram(): Command {
       console.log(`token (shown once): ${t}\n\nadd to http.tokens:\n  - name: ${o.name}\n    role: ${o.role}\n    sha256: ${sha256Hex(t)}`);
     });
 
+  const modbus = program.command('modbus').description('Modbus tools');
+  modbus
+    .command('plan')
+    .description('show the read requests each Modbus device is polled with (points coalesced per maxGap and request limits)')
+    .addOption(configOption())
+    .option('--device <id>', 'show only this device')
+    .option('--json', 'print JSON')
+    .action(async (o: { config?: string; device?: string; json?: boolean }) => {
+      const { runModbusPlan } = await import('./cli/modbus-plan.js');
+      console.log(runModbusPlan(load(o.config).config, o));
+    });
+
   program
     .command('schema')
     .description('print the site config JSON Schema (for editors and CI)')

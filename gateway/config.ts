@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, isNode, type Document, type Node } from 'yaml';
 import { SiteConfigSchema, type SiteConfig } from '../config/schema.js';
+import { planRequests } from '../drivers/modbus/planner.js';
 import { resolvePoints } from '../drivers/modbus/points.js';
 
 // Compiled code lives in dist/gateway, sources in gateway/: the repo root is one or two up.
@@ -102,7 +103,14 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
       const known = [...lineIds.keys()].join(', ') || 'none defined';
       out.push({ path: ['devices', i, 'modbus', 'line'], message: `unknown Modbus line "${d.modbus.line}" (drivers.modbus.lines: ${known})` });
     }
-    for (const p of resolvePoints(d.modbus).problems) out.push({ path: ['devices', i, 'modbus', ...p.path], message: p.message });
+    const { points, problems } = resolvePoints(d.modbus);
+    for (const p of problems) out.push({ path: ['devices', i, 'modbus', ...p.path], message: p.message });
+    if (problems.length > 0) return;
+    try {
+      planRequests(points, d.modbus); // a point wider than one request can never be read
+    } catch (err) {
+      out.push({ path: ['devices', i, 'modbus'], message: (err as Error).message });
+    }
   });
   const hashes = new Set<string>();
   cfg.http.tokens.forEach((t, i) => {

@@ -26,6 +26,17 @@ export class Metrics {
     'surface',
     'reason',
   ]);
+  readonly modbusRequests = this.counter('outpost_modbus_requests_total', 'Modbus requests by line and result (ok, exception, timeout, ...)', [
+    'line',
+    'result',
+  ]);
+  readonly modbusFrameErrors = this.counter('outpost_modbus_frame_errors_total', 'Garbled or unexpected Modbus replies, by reason (bad_crc, short_frame, ...)', [
+    'line',
+    'reason',
+  ]);
+  readonly modbusPollOverruns = this.counter('outpost_modbus_poll_overruns_total', 'Polls skipped because the previous one was still queued', [
+    'device',
+  ]);
   readonly queueDepth = this.gauge('outpost_store_queue_rows', 'Rows waiting for the next group commit');
   readonly driverUp = this.gauge('outpost_driver_up', '1 while a driver is running', ['driver']);
   readonly mqttClients = this.gauge('outpost_mqtt_clients', 'Connected MQTT clients');

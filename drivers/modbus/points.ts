@@ -70,15 +70,17 @@ export function resolvePoints(dev: ModbusDeviceConfig): { points: ResolvedPoint[
     if (bitTable && p.type !== 'bool') fail('type', `${p.table} points hold single bits: type must be bool`);
     if (!bitTable && p.type === 'bool') fail('type', `a ${p.table} register is 16 bits: use bit (with bit: N) or uint16`);
     if (p.type === 'string' && p.length === undefined) fail('length', 'string points need length (registers, 2 characters each)');
+    if (p.type !== 'string' && p.length !== undefined) fail('length', 'length applies to string points only');
     if (p.type === 'bit' && p.bit === undefined) fail('bit', 'bit points need bit: 0-15');
+    if (p.type !== 'bit' && p.bit !== undefined) fail('bit', 'bit applies to type: bit only');
     if (p.writable && (p.table === 'input' || p.table === 'discrete')) fail('writable', `${p.table} is read-only in Modbus`);
     if (p.writable && p.type === 'bit') fail('writable', 'writing one bit of a register is not supported; map the whole register');
     if (p.report === 'deadband' && p.deadband <= 0) fail('deadband', 'report: deadband needs deadband > 0');
     let pollMs = p.pollMs ?? dev.pollMs;
-    if (p.pollMs === undefined && p.group !== undefined) {
+    if (p.group !== undefined) {
       const g = dev.pollGroups[p.group];
       if (g === undefined) fail('group', `unknown poll group "${p.group}" (pollGroups has: ${Object.keys(dev.pollGroups).join(', ') || 'none'})`);
-      else pollMs = g;
+      else if (p.pollMs === undefined) pollMs = g;
     }
     const address = wireAddress(p.address, p.table, dev.addressing);
     if (typeof address === 'string') return fail('address', address);
@@ -91,7 +93,7 @@ export function resolvePoints(dev: ModbusDeviceConfig): { points: ResolvedPoint[
       width,
       type: p.type,
       order: p.order,
-      ...(p.bit !== undefined ? { bit: p.bit } : {}),
+      ...(p.type === 'bit' && p.bit !== undefined ? { bit: p.bit } : {}),
       scale: p.scale,
       offset: p.offset,
       ...(p.unit !== undefined ? { unit: p.unit } : {}),

@@ -25,7 +25,7 @@ export type DataType = (typeof DATA_TYPES)[number];
 export const WORD_ORDERS = ['ABCD', 'BADC', 'CDAB', 'DCBA'] as const;
 export type WordOrder = (typeof WORD_ORDERS)[number];
 
-const Ms = (dflt: number, description: string) => Type.Integer({ minimum: 1, default: dflt, description });
+const Ms = (dflt: number, description: string) => Type.Integer({ minimum: 10, default: dflt, description });
 
 const LineCommon = {
   id: Id('Line id, referenced by devices[].modbus.line'),
@@ -77,7 +77,7 @@ export const ModbusLineSchema = Type.Unsafe<ModbusLineConfig>({
 export const ModbusPointSchema = Strict({
   name: Type.String({ minLength: 1, maxLength: 128, description: 'Point name in readings' }),
   table: StringEnum(TABLES),
-  address: Type.Integer({ minimum: 0, maximum: 465535, description: 'Register/coil address (see addressing)' }),
+  address: Type.Integer({ minimum: 0, maximum: 465536, description: 'Register/coil address (see addressing)' }),
   type: StringEnum(DATA_TYPES, { default: 'uint16' }),
   order: StringEnum(WORD_ORDERS, { default: 'ABCD', description: 'Byte/word order of multi-register values' }),
   length: Type.Optional(Type.Integer({ minimum: 1, maximum: 125, description: 'string: number of registers (2 chars each)' })),
@@ -95,7 +95,7 @@ export type ModbusPointConfig = Static<typeof ModbusPointSchema>;
 
 export const ModbusDeviceSchema = Strict({
   line: Type.String({ description: 'drivers.modbus.lines[].id' }),
-  unit: Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Modbus unit (slave) id' }),
+  unit: Type.Integer({ minimum: 1, maximum: 255, default: 1, description: 'Modbus unit (slave) id (0 is broadcast and never answers a poll)' }),
   addressing: StringEnum(['zero-based', 'one-based', 'modicon'] as const, {
     default: 'zero-based',
     description: 'zero-based: as on the wire; one-based: address-1; modicon: 4xxxx/3xxxx/1xxxx/0xxxx notation',
