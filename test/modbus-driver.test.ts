@@ -191,6 +191,15 @@ t.test('exceptions become quality=bad readings and one event; a dead unit does n
   const health = (await api<{ drivers: { modbus: { devices: Record<string, { online: boolean }> } } }>(g.httpUrl, '/api/v1/status', g.adminToken)).body;
   t.equal(health.drivers.modbus.devices.dead?.online, false);
   t.equal(health.drivers.modbus.devices.alive?.online, true);
+  const list = (await api<{ devices: { id: string; online: boolean; via: string }[] }>(g.httpUrl, '/api/v1/devices', g.adminToken)).body.devices;
+  t.same(
+    list.filter((d) => d.via === 'modbus').map((d) => [d.id, d.online]),
+    [
+      ['alive', true],
+      ['dead', false],
+    ],
+    'the device list shows which Modbus devices answer',
+  );
 });
 
 t.test('writes toggle a coil and set a float register, ahead of polls, with read-back', async (t) => {

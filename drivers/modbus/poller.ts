@@ -30,7 +30,9 @@ export class DevicePoller {
   private readonly states: RequestState[];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly last = new Map<string, { value: ReadingValue; quality: Quality }>();
+  // Polling starts as if online; `announced` turns true with the first answer.
   private online = true;
+  private announced = false;
   private failures = 0;
   private lastError: string | null = null;
   private stopped = false;
@@ -155,6 +157,11 @@ export class DevicePoller {
 
   private answered(): void {
     this.failures = 0;
+    if (!this.announced) {
+      // First contact: show the device online in the registry; no event (nothing changed).
+      this.announced = true;
+      this.ctx.devices.setOnline(this.id, true, 'modbus', this.zone);
+    }
     if (this.online) return;
     this.online = true;
     this.lastError = null;
