@@ -246,3 +246,46 @@ t.test('writes toggle a coil and set a float register, ahead of polls, with read
   t.equal(res.status, 409);
   t.match(res.body.detail, /cannot encode/);
 });
+
+t.test('report modes: always, on change, and by deadband', async (t) => {
+  const peer = await startModbusPeer();
+  t.teardown(() => peer.close());
+  peer.holding.splice(0, 3, 100, 100, 100);
+  const g = await startGateway({
+    drivers: { modbus: { enabled: true, lines: [line(peer)] } },
+    devices: [
+      {
+        id: 'modes',
+        zone: 'z',
+        modbus: {
+          line: 'bus',
+          pollMs: 40,
+          points: [
+            { name: 'all', table: 'holding', address: 0 },
+            { name: 'chg', table: 'holding', address: 1, report: 'change' },
+            { name: 'db', table: 'holding', address: 2, report: 'deadband', deadband: 5 },
+          ],
+        },
+      },
+    ],
+  });
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(g.dir);
+  });
+  const values = async (point: string) => (await readings(g, 'modes')).filter((r) => r.point === point).map((r) => r.value);
+  const polls = () => peer.reads.holding;
+  const waitPolls = async (n: number) => {
+    const target = polls() + n;
+    await waitFor(() => (polls() >= target ? true : undefined), `${n} polls`);
+  };
+  await waitPolls(3);
+  peer.holding.splice(0, 3, 101, 101, 103); // db moves 3 < 5: not reported
+  await waitPolls(3);
+  peer.holding.splice(0, 3, 101, 101, 106); // db moves 6 from the last reported 100
+  await waitPolls(3);
+  await g.gw.writer.flush();
+  t.ok((await values('all')).length >= 8, 'always: every poll');
+  t.same(await values('chg'), [100, 101], 'change: only new values');
+  t.same(await values('db'), [100, 106], 'deadband: only moves of at least 5 from the last reported value');
+});
