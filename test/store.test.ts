@@ -51,6 +51,20 @@ t.test('flushRows commits before the interval', async (t) => {
   s.db.close();
 });
 
+t.test('a backlog is committed in flushRows-sized commits, in order', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const s = await open(join(dir, 'bk.duckdb'), { flushIntervalMs: 50, flushRows: 10 });
+  const sizes: number[] = [];
+  s.bus.on('committed', (r) => sizes.push(r.length));
+  await Promise.all(Array.from({ length: 12 }, (_, i) => s.writer.write(Array.from({ length: 5 }, (_, j) => reading(i * 5 + j)))));
+  t.same(sizes.reduce((a, b) => a + b, 0), 60);
+  t.ok(Math.max(...sizes) <= 10, `commit sizes ${sizes.join(', ')}`);
+  t.same(await rows(s.db, 'SELECT value::INT FROM readings ORDER BY seq'), Array.from({ length: 60 }, (_, i) => [i]), 'in order');
+  await s.writer.close();
+  s.db.close();
+});
+
 t.test('seq is gap-free and continues after reopen; values round-trip by type', async (t) => {
   const dir = tempDir();
   t.teardown(() => removeDir(dir));

@@ -54,7 +54,13 @@ export class DevicePoller {
     for (const s of this.states) byInterval.set(s.req.pollMs, [...(byInterval.get(s.req.pollMs) ?? []), s]);
     for (const [ms, states] of byInterval) {
       const tick = () => {
-        if (this.online) for (const s of states) void this.poll(s, this.line.cfg.retries);
+        if (!this.online) return;
+        let overruns = 0;
+        for (const s of states) {
+          if (s.busy) overruns++;
+          else void this.poll(s, this.line.cfg.retries);
+        }
+        if (overruns > 0) this.ctx.metrics.modbusPollOverruns.inc({ device: this.id }, overruns);
       };
       this.timers.push(setInterval(tick, ms));
       tick();
@@ -77,18 +83,17 @@ export class DevicePoller {
     return { online: this.online, consecutiveFailures: this.failures, lastError: this.lastError };
   }
 
+  // A request stays busy until its readings are queued in the store, so a full store
+  // queue stretches polls (counted as overruns) instead of dropping readings.
   private async poll(s: RequestState, retries: number): Promise<void> {
-    if (s.busy) {
-      this.ctx.metrics.modbusPollOverruns.inc({ device: this.id });
-      return;
-    }
+    if (s.busy) return;
     s.busy = true;
     try {
       const data = await this.line.request(this.cfg.unit, s.pdu, 'poll', retries);
       if (this.stopped) return;
       this.answered();
       if (s.exception !== null) s.exception = null;
-      this.emit(this.decodeAll(s.req, data));
+      await this.emit(this.decodeAll(s.req, data));
     } catch (err) {
       if (this.stopped) return;
       if (err instanceof ModbusException) return this.exception(s, err);
@@ -134,11 +139,13 @@ export class DevicePoller {
     return r;
   }
 
-  private emit(readings: Reading[]): void {
+  private async emit(readings: Reading[]): Promise<void> {
     if (readings.length === 0) return;
     this.ctx.devices.seen(this.id, Date.now(), 'modbus', this.zone);
     this.ctx.metrics.readingsReceived.inc({ driver: 'modbus' }, readings.length);
-    this.ctx.ingest(readings).catch((err: Error) => this.ctx.reject(err.name === 'QueueFullError' ? 'queue_full' : 'store_error', readings.length));
+    await this.ctx.ingest(readings, { waitForSpace: true, until: 'queued' }).catch((err: Error) => {
+      this.ctx.reject(err.name === 'QueueFullError' ? 'queue_full' : 'store_error', readings.length);
+    });
   }
 
   // The device answered with an exception: its points read as quality bad (value NaN,
@@ -146,7 +153,7 @@ export class DevicePoller {
   private exception(s: RequestState, err: ModbusException): void {
     this.answered();
     const now = Date.now();
-    this.emit(s.req.points.filter((p) => this.shouldReport(p, Number.NaN, 'bad')).map((p) => this.reading(now, p, Number.NaN, 'bad')));
+    void this.emit(s.req.points.filter((p) => this.shouldReport(p, Number.NaN, 'bad')).map((p) => this.reading(now, p, Number.NaN, 'bad')));
     if (s.exception === err.code) return;
     s.exception = err.code;
     const { table, start, count } = s.req;

@@ -6,7 +6,9 @@
 // are waiting) and commits. One commit runs at a time; rows arriving meanwhile form the
 // next batch, which is committed as soon as the running commit ends — they have already
 // waited that long — so under load commits run back to back and batches grow by
-// themselves, while a quiet site still gets a commit within the interval. The queue holds at
+// themselves up to flushRows (larger backlogs are cut into flushRows-sized commits so the
+// synchronous append never stalls the event loop for long), while a quiet site still
+// gets a commit within the interval. The queue holds at
 // most `maxQueueRows` rows (waiting + committing): past it `write()` either waits for room
 // (bounded by `spaceTimeoutMs`) or fails fast with QueueFullError, as the caller chooses.
 import { DuckDBTimestampTZValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
@@ -55,6 +57,10 @@ class Batch {
 
 export class StoreWriter {
   private batch = new Batch();
+  // Batches that reached flushRows while a commit ran: committed in order, one per
+  // commit, so no single commit (and its synchronous append) grows past flushRows.
+  private readonly sealed: Batch[] = [];
+  private sealedRows = 0;
   private inflightRows = 0;
   // Room promised to woken waiters but not yet filled, so two waiters woken by the same
   // commit cannot both take the last free space.
@@ -93,7 +99,7 @@ export class StoreWriter {
 
   /** Rows accepted but not yet committed. */
   get queuedRows(): number {
-    return this.batch.rows + this.inflightRows + this.reservedRows;
+    return this.batch.rows + this.sealedRows + this.inflightRows + this.reservedRows;
   }
 
   /** The seq the next committed reading/event will get. */
@@ -129,6 +135,11 @@ export class StoreWriter {
       if (!this.closed) this.reservedRows -= n;
       else throw new StoreClosedError();
     }
+    if (this.batch.rows >= this.opts.flushRows) {
+      this.sealed.push(this.batch);
+      this.sealedRows += this.batch.rows;
+      this.batch = new Batch();
+    }
     const b = this.batch;
     if (b.rows === 0) b.firstAt = performance.now();
     for (const r of readings) b.readings.push(r);
@@ -141,7 +152,7 @@ export class StoreWriter {
 
   /** Commits everything queued so far. */
   async flush(): Promise<void> {
-    while (this.committing || this.batch.rows > 0) {
+    while (this.committing || this.sealed.length > 0 || this.batch.rows > 0) {
       if (!this.committing) this.startCommit();
       await this.committing;
     }
@@ -193,7 +204,7 @@ export class StoreWriter {
 
   private schedule(): void {
     if (this.committing) return; // the running commit reschedules when it ends
-    if (this.batch.rows >= this.opts.flushRows) return this.startCommit();
+    if (this.sealed.length > 0 || this.batch.rows >= this.opts.flushRows) return this.startCommit();
     if (!this.timer) {
       const wait = Math.max(0, this.opts.flushIntervalMs - (performance.now() - this.batch.firstAt));
       this.timer = setTimeout(() => {
@@ -206,15 +217,19 @@ export class StoreWriter {
   private startCommit(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const b = this.batch;
-    this.batch = new Batch();
+    let b = this.sealed.shift();
+    if (b) this.sealedRows -= b.rows;
+    else {
+      b = this.batch;
+      this.batch = new Batch();
+    }
     this.inflightRows = b.rows;
     this.committing = this.commit(b).finally(() => {
       this.committing = null;
       this.inflightRows = 0;
       this.metrics.queueDepth.set(this.queuedRows);
       this.grantSpace();
-      if (this.batch.rows > 0) this.startCommit();
+      if (this.sealed.length > 0 || this.batch.rows > 0) this.startCommit();
     });
   }
 
