@@ -182,6 +182,11 @@ t.test('exceptions become quality=bad readings and one event; a dead unit does n
   t.equal(broken.length, 1, 'report: change keeps an unchanged bad reading to one row');
   t.equal(broken[0]?.quality, 'bad');
   t.equal(broken[0]?.value, null, 'no value for a bad reading');
+  const sql = await api<{ rows: unknown[][] }>(g.httpUrl, '/api/v1/query', g.adminToken, {
+    method: 'POST',
+    body: { sql: "SELECT count(*)::INT, count(value)::INT FROM readings WHERE point = 'broken'" },
+  });
+  t.same(sql.body.rows, [[1, 0]], 'stored as NULL, so avg/max skip it');
   const exc = await events('modbus.exception');
   t.equal(exc.length, 1, 'one event, not one per poll');
   t.match(exc[0]?.data, { device: 'alive', code: 2, name: /ILLEGAL DATA ADDRESS/ });

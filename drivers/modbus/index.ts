@@ -84,8 +84,9 @@ export class ModbusDriver implements Driver {
       await poller.line.request(poller.cfg.unit, pdu, 'write');
       if (!poller.cfg.verifyWrites) return { ok: true, detail: `wrote ${point.name} = ${JSON.stringify(value)}` };
       const readBack = await this.readPoint(poller, point);
-      const expected = point.table === 'coil' ? toBool(value) : value;
-      const same = typeof expected === 'number' && typeof readBack === 'number' ? Math.abs(expected - readBack) < 1e-6 * Math.max(1, Math.abs(expected)) : expected === readBack;
+      // Compare with what the register can hold (e.g. 220.54 at scale 0.1 is 220.5).
+      const expected = point.table === 'coil' ? toBool(value) : decodePoint(point, encodePoint(point, value), 0);
+      const same = typeof expected === 'number' && typeof readBack === 'number' ? Math.abs(expected - readBack) <= 1e-9 * Math.max(1, Math.abs(expected)) : expected === readBack;
       return same
         ? { ok: true, detail: `wrote ${point.name} = ${JSON.stringify(value)} (verified)` }
         : { ok: false, detail: `wrote ${point.name} but read back ${JSON.stringify(readBack)}` };
@@ -104,8 +105,8 @@ function toBool(v: number | boolean | string): boolean {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'number') return v !== 0;
   const s = v.toLowerCase();
-  if (['true', 'on', 'open', '1'].includes(s)) return true;
-  if (['false', 'off', 'closed', '0'].includes(s)) return false;
+  if (['true', 'on', '1'].includes(s)) return true;
+  if (['false', 'off', '0'].includes(s)) return false;
   throw new TypeError(`"${v}" is not a boolean (true/false, on/off, 1/0)`);
 }
 

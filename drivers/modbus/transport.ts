@@ -45,6 +45,8 @@ abstract class StreamTransport implements Transport {
   protected pending: Pending | null = null;
   protected closed = false;
   onDiscard?: (reason: string) => void;
+  /** Longest reconnect backoff a request will wait out instead of failing (its timeout). */
+  protected maxWaitMs = 0;
 
   protected abstract open(): Promise<Duplex>;
   protected abstract onData(chunk: Buffer): void;
@@ -53,6 +55,7 @@ abstract class StreamTransport implements Transport {
   protected abstract partial(): boolean;
 
   async request(unit: number, pdu: Buffer, timeoutMs: number): Promise<Buffer> {
+    this.maxWaitMs = timeoutMs;
     const stream = await this.ensureOpen();
     this.expect(unit, pdu);
     const reply = new Promise<Buffer>((resolve, reject) => {
@@ -80,7 +83,11 @@ abstract class StreamTransport implements Transport {
     if (this.stream) return this.stream;
     if (!this.connecting) {
       const wait = this.retryAt - Date.now();
-      if (wait > 0) throw new ModbusConnectError(`not connected (next attempt in ${Math.ceil(wait / 100) / 10} s)`);
+      // A short wait (the first reconnect after a dropped connection) is sat out, so one
+      // blip does not fail every queued request; a long backoff fails fast instead.
+      if (wait > 0 && wait > this.maxWaitMs) throw new ModbusConnectError(`not connected (next attempt in ${Math.ceil(wait / 100) / 10} s)`);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (this.stream) return this.stream;
       this.connecting = this.open().then(
         (stream) => {
           this.failures = 0;

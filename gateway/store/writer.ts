@@ -296,7 +296,9 @@ function appendReadings(app: DuckDBAppender, rows: readonly Reading[], firstSeq:
     app.appendVarchar(r.point);
     const v = r.value;
     if (typeof v === 'number') {
-      app.appendDouble(v);
+      // NaN marks "no value" (e.g. a Modbus exception): NULL keeps avg/max meaningful.
+      if (Number.isNaN(v)) app.appendNull();
+      else app.appendDouble(v);
       app.appendNull();
     } else if (typeof v === 'boolean') {
       app.appendDouble(v ? 1 : 0);
