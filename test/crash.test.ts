@@ -4,26 +4,15 @@
 // and the seq column must still be gap-free. A final SIGTERM must exit 0 in time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import mqtt from 'mqtt';
 import { stringify } from 'yaml';
 import { PACKAGE_ROOT } from '../gateway/config.js';
-import { api, removeDir, tempDir, waitFor } from './helpers/gateway.js';
+import { api, freePort, removeDir, tempDir, waitFor } from './helpers/gateway.js';
 
 const ROUNDS = 3;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function startChild(configPath: string): ChildProcess {
   return spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/gateway/cli.js'), 'run', '--config', configPath], {

@@ -5,7 +5,8 @@ import { Metrics } from '../gateway/metrics.js';
 import { buildReadPdu, buildWriteRegistersPdu } from '../drivers/modbus/frames.js';
 import { ModbusLine } from '../drivers/modbus/line.js';
 import type { ModbusLineConfig } from '../drivers/modbus/schema.js';
-import { freePort, startModbusPeer } from './helpers/modbus.js';
+import { freePort } from './helpers/gateway.js';
+import { startModbusPeer } from './helpers/modbus.js';
 
 const tcp = (port: number): ModbusLineConfig => ({ id: 'l', transport: 'tcp', host: '127.0.0.1', port, timeoutMs: 300, retries: 0, interFrameDelayMs: 0 });
 

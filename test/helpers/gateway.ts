@@ -1,5 +1,6 @@
 // Starts a real gateway in-process on free ports with a fresh DuckDB file in a temp dir.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -19,6 +20,18 @@ export interface TestGateway {
   httpUrl: string;
   adminToken: string;
   stop(): Promise<void>;
+}
+
+/** Binds port 0 on loopback for a moment to learn a free port (for peers that cannot bind 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 export function tempDir(prefix = 'outpost-test-'): string {

@@ -1,7 +1,7 @@
 // A real Modbus TCP peer for tests: modbus-serial's ServerTCP on 127.0.0.1, backed by
 // plain arrays, counting the register read requests it serves.
-import { createServer, type AddressInfo } from 'node:net';
 import ModbusRTU from 'modbus-serial';
+import { freePort } from './gateway.js';
 
 type ServerTCP = InstanceType<typeof ModbusRTU.ServerTCP>;
 
@@ -18,16 +18,6 @@ export interface ModbusPeer {
   close(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function illegalAddress(): Error {
   return Object.assign(new Error('illegal data address'), { modbusErrorCode: 2 });

@@ -1,7 +1,7 @@
 // Runs the real daemon (`node dist/gateway/cli.js run`) as a child process on loopback
 // with a fresh data dir, so the bench measures exactly what an installer would run,
 // including its process boundary and memory, and not an in-process shortcut.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parsePrometheus, total, type Sample } from './stats.js';
+import { procCpuSeconds } from './proc.js';
 
 const CLI = fileURLToPath(new URL('../../../gateway/cli.js', import.meta.url));
 const LOOPBACK = '127.0.0.1';
@@ -37,17 +38,6 @@ export interface ChildLog {
   tail: string[];
 }
 
-let ticks: number | null = null;
-function clockTicks(): number {
-  if (ticks === null) {
-    try {
-      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      ticks = 100; // the Linux default
-    }
-  }
-  return ticks;
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -123,15 +113,9 @@ export class GatewayChild {
 
   /** User + system CPU seconds the child has used so far; null once it is gone. */
   cpuSeconds(): number | null {
-    try {
-      // Fields after the ")" of comm start at field 3, so utime (14) and stime (15) are 11 and 12.
-      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(f[11]) + Number(f[12])) / clockTicks();
-    } catch {
-      return null;
-    }
+    return procCpuSeconds(this.pid);
   }
+
 
   /** SIGTERM, SIGKILL after a grace period; then removes the data dir. Safe to call twice. */
   async stop(): Promise<void> {

@@ -1,10 +1,10 @@
 // Starts lib/modbus-peer.js (one Modbus TCP server per device, in its own process) and
 // reads its CPU time from /proc, so the bench can tell the gateway's cost from the peer's.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type AddressInfo } from 'node:net';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { procCpuSeconds } from './proc.js';
 
 export const PEER_KINDS = ['fast', 'modbus-serial'] as const;
 export type PeerKind = (typeof PEER_KINDS)[number];
@@ -38,29 +38,7 @@ export async function freePorts(count: number): Promise<number[]> {
   }
 }
 
-let ticks: number | null = null;
-function clockTicks(): number {
-  if (ticks === null) {
-    try {
-      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      ticks = 100; // the Linux default
-    }
-  }
-  return ticks;
-}
 
-/** User + system CPU seconds of a process from /proc/<pid>/stat; null if unreadable. */
-export function procCpuSeconds(pid: number): number | null {
-  try {
-    // Fields after the ")" of comm start at field 3, so utime (14) and stime (15) are 11 and 12.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / clockTicks();
-  } catch {
-    return null;
-  }
-}
 
 export interface PeerStats {
   requests: number;
