@@ -171,3 +171,32 @@ t.test('MQTT ingest', async (t) => {
     t.ok(metricValue(metrics, 'process_resident_memory_bytes') > 0, 'RSS exported');
   });
 });
+
+t.test('a QoS2 retransmission (DUP) is stored once', async (t) => {
+  const { generate, parser } = await import('mqtt-packet');
+  const { connect: tcpConnect } = await import('node:net');
+  const g = await startGateway();
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(g.dir);
+  });
+  const sock = tcpConnect(g.mqttPort, '127.0.0.1');
+  t.teardown(() => void sock.destroy());
+  const got: string[] = [];
+  const p = parser({ protocolVersion: 4 });
+  p.on('packet', (pkt) => got.push(pkt.cmd));
+  sock.on('data', (d) => p.parse(d));
+  const until = (cmd: string, n = 1) => waitFor(() => (got.filter((c) => c === cmd).length >= n ? true : undefined), cmd);
+  sock.write(generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'qos2-dup', keepalive: 30 }));
+  await until('connack');
+  const publish = (dup: boolean) =>
+    generate({ cmd: 'publish', topic: TOPIC('qos2'), payload: Buffer.from('{"v": 1}'), qos: 2, messageId: 7, dup, retain: false });
+  sock.write(publish(false));
+  await until('pubrec');
+  sock.write(publish(true)); // the client did not see PUBREC in time and resends
+  await until('pubrec', 2);
+  sock.write(generate({ cmd: 'pubrel', messageId: 7 }));
+  await until('pubcomp');
+  const rows = (await api<{ readings: ReadingRow[] }>(g.httpUrl, '/api/v1/readings?device=qos2', g.adminToken)).body.readings;
+  t.same(rows.map((r) => r.value), [1], 'one reading, not two');
+});

@@ -179,6 +179,9 @@ export class MqttDriver implements Driver {
     }
     if (topic.site !== this.site.site || topic.kind === 'command') return;
     if (topic.kind === 'status') return this.onStatus(topic, packet);
+    // A QoS2 retransmission (DUP) that aedes already holds was ingested the first time:
+    // aedes' own duplicate check runs after this hook, so do it here to store it once.
+    if (client && packet.qos === 2 && packet.dup && (await this.alreadyReceived(client, packet))) return;
     this.stats.messages++;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let readings;
@@ -207,6 +210,13 @@ export class MqttDriver implements Driver {
     await ctx.ingest(readings, { waitForSpace: true, until: 'queued' }).catch((err: Error) => {
       ctx.reject(err.name === 'QueueFullError' ? 'queue_full' : 'store_error', readings.length);
     });
+  }
+
+  private alreadyReceived(client: Client, packet: PublishPacket): Promise<boolean> {
+    // aedes' typings omit its persistence; incomingGetPacket rejects when it has no such packet.
+    const persistence = (this.broker as unknown as { persistence: { incomingGetPacket(c: Client, p: PublishPacket): Promise<unknown> } } | null)
+      ?.persistence;
+    return persistence ? persistence.incomingGetPacket(client, packet).then(() => true, () => false) : Promise.resolve(false);
   }
 
   private onStatus(topic: DeviceTopic, packet: PublishPacket): void {
