@@ -72,9 +72,27 @@ export type DeviceConfig = Static<typeof Device>;
 const ApiToken = Strict({
   name: Type.String({ minLength: 1 }),
   role: Role,
+  doorGroups: Type.Array(Type.String({ minLength: 1 }), {
+    default: [],
+    description: 'Lock groups this token may lock/unlock (operator role or above; "*" = all). Admins may operate every lock.',
+  }),
   sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'the sha256 printed by `outpost token create`' }),
 });
 export type ApiTokenConfig = Static<typeof ApiToken>;
+
+const Lock = Strict({
+  id: Id('Lock id, used in /api/v1/locks/{id}'),
+  name: Type.Optional(Type.String()),
+  group: Id('Door group, for access rules (http.tokens[].doorGroups)'),
+  device: Id('The configured device that drives the lock'),
+  modbusPoint: Type.Optional(
+    Type.String({ description: 'A writable coil point of a Modbus device; omitted: the device gets lock/unlock commands (MQTT)' }),
+  ),
+  unlockedWhen: StringEnum(['on', 'off'] as const, { default: 'on', description: 'Coil state that means unlocked' }),
+  unlockSeconds: Type.Integer({ minimum: 0, default: 5, description: 'Re-lock after this long; 0 = stay unlocked until locked' }),
+  maxUnlockSeconds: Type.Integer({ minimum: 1, default: 3600, description: 'Longest unlock a request may ask for' }),
+});
+export type LockConfig = Static<typeof Lock>;
 
 export const SiteConfigSchema = Strict(
   {
@@ -126,6 +144,7 @@ export const SiteConfigSchema = Strict(
     ),
     drivers: Section({ mqtt: MqttDriver, modbus: ModbusDriverSchema, simulator: SimulatorDriver }, 'Protocol drivers'),
     devices: Type.Array(Device, { default: [] }),
+    locks: Type.Array(Lock, { default: [], description: 'Doors the gateway can lock and unlock locally' }),
     sync: Section(
       {
         enabled: Type.Boolean({ default: false }),

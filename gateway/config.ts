@@ -112,6 +112,22 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
       out.push({ path: ['devices', i, 'modbus'], message: (err as Error).message });
     }
   });
+  const lockIds = new Set<string>();
+  cfg.locks.forEach((l, i) => {
+    if (lockIds.has(l.id)) out.push({ path: ['locks', i, 'id'], message: `lock id "${l.id}" is used twice` });
+    lockIds.add(l.id);
+    const dev = cfg.devices.find((d) => d.id === l.device);
+    if (!dev) return out.push({ path: ['locks', i, 'device'], message: `unknown device "${l.device}"` });
+    if (l.modbusPoint !== undefined) {
+      const point = dev.modbus?.points.find((p) => p.name === l.modbusPoint);
+      if (!point || point.table !== 'coil' || !point.writable) {
+        out.push({ path: ['locks', i, 'modbusPoint'], message: `"${l.modbusPoint}" must be a writable coil point of device "${l.device}"` });
+      }
+    } else if (!dev.mqtt) {
+      out.push({ path: ['locks', i, 'device'], message: `device "${l.device}" has no MQTT credentials: give it mqtt, or set modbusPoint` });
+    }
+    if (l.unlockSeconds > l.maxUnlockSeconds) out.push({ path: ['locks', i, 'unlockSeconds'], message: 'must not exceed maxUnlockSeconds' });
+  });
   const hashes = new Set<string>();
   cfg.http.tokens.forEach((t, i) => {
     if (hashes.has(t.sha256)) out.push({ path: ['http', 'tokens', i, 'sha256'], message: 'the same token is listed twice' });

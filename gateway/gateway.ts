@@ -9,6 +9,7 @@ import { loadTokens, type TokenStore } from './api/tokens.js';
 import { createBus, type Bus } from './bus.js';
 import { DeviceRegistry } from './devices.js';
 import type { Driver, DriverContext, DriverFactory, IngestOptions } from './driver.js';
+import { LockController } from './locks.js';
 import { LogLimiter, createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { openDatabase, type Database } from './store/db.js';
@@ -40,6 +41,7 @@ export class Gateway {
   supervisor!: Supervisor;
   api!: Api;
   tokens!: TokenStore;
+  locks!: LockController;
   private retentionTimer: NodeJS.Timeout | null = null;
   private readonly storeDropLog = new LogLimiter(60_000);
   private retentionRunning: Promise<unknown> | null = null;
@@ -74,6 +76,7 @@ export class Gateway {
     this.writer = await StoreWriter.open(this.db.writer, config.store, this.metrics, this.bus, log);
     for (const [device, ts] of await lastSeenByDevice(this.db.instance)) this.devices.seen(device, ts, 'store');
     this.tokens = loadTokens(config.http.tokens, this.dataDir, log);
+    this.locks = new LockController(config.locks, () => this.supervisor, (type, data, subject) => this.emitEvent(type, 'access', data, subject), log);
     this.api = await startApi(this);
     const drivers = factories.map((f) => f(config)).filter((d): d is Driver => d !== null);
     this.supervisor = new Supervisor(drivers, (d, fail) => this.contextFor(d, fail), log, this.metrics, (driver, error, restartInMs) => {
@@ -149,6 +152,7 @@ export class Gateway {
     this.phase = 'stopping';
     this.log.info({ reason }, 'gateway stopping');
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await this.locks?.stop(); // before the drivers go: doors in a timed unlock are locked
     await this.supervisor?.stopAll();
     // A long retention pass must not eat the shutdown deadline before the final commit.
     await Promise.race([this.retentionRunning, new Promise((r) => setTimeout(r, 2000).unref())]);

@@ -86,6 +86,31 @@ t.test('a message limit larger than the store queue is refused', async (t) => {
   ]);
 });
 
+t.test('locks must point at a device that can drive them', async (t) => {
+  const text = [
+    'site: s1', // 1
+    'devices:', // 2
+    '  - id: plain', // 3
+    '    zone: z', // 4
+    'locks:', // 5
+    '  - id: door-a', // 6
+    '    group: lobby', // 7
+    '    device: ghost', // 8
+    '  - id: door-b', // 9
+    '    group: lobby', // 10
+    '    device: plain', // 11
+    '  - id: door-c', // 12
+    '    group: lobby', // 13
+    '    device: plain', // 14
+    '    modbusPoint: relay', // 15
+  ].join('\n');
+  t.same(problems(text), [
+    'site.yaml:8:13 locks[0].device: unknown device "ghost"',
+    'site.yaml:11:13 locks[1].device: device "plain" has no MQTT credentials: give it mqtt, or set modbusPoint',
+    'site.yaml:15:18 locks[2].modbusPoint: "relay" must be a writable coil point of device "plain"',
+  ]);
+});
+
 t.test('YAML syntax errors carry a position', async (t) => {
   const out = problems('site: s1\ndrivers: [\n');
   t.ok(out.length > 0);

@@ -3,6 +3,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ROLES, type Role } from '../../config/schema.js';
 import type { Gateway } from '../gateway.js';
+import { registerLockRoutes } from './locks.js';
 import { registerRoutes } from './routes.js';
 import type { TokenIdentity } from './tokens.js';
 
@@ -18,6 +19,8 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     minRole?: Role;
+    /** Lock routes: a refused token is also audited as access.denied. */
+    lockAction?: 'lock' | 'unlock';
   }
 }
 
@@ -40,6 +43,8 @@ export async function startApi(gw: Gateway): Promise<Api> {
     const identity = m ? gw.tokens.verify(m[1]!) : undefined;
     if (!identity) {
       gw.metrics.authFailures.inc({ surface: 'http', reason: m ? 'bad_token' : 'no_token' });
+      const action = req.routeOptions.config.lockAction;
+      if (action) await gw.locks.auditUnauthenticated((req.params as { id: string }).id, action, 'api', m ? 'invalid token' : 'missing bearer token');
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: m ? 'invalid token' : 'missing bearer token' });
     }
     if (!roleAllows(identity.role, need)) {
@@ -56,6 +61,7 @@ export async function startApi(gw: Gateway): Promise<Api> {
   });
 
   registerRoutes(app, gw);
+  registerLockRoutes(app, gw);
   await app.listen({ host: gw.config.http.host, port: gw.config.http.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : gw.config.http.port;

@@ -10,6 +10,8 @@ import { newApiToken, sha256Hex } from '../secrets.js';
 export interface TokenIdentity {
   name: string;
   role: Role;
+  /** Lock groups this identity may operate ("*" = all). */
+  doorGroups: readonly string[];
 }
 
 export interface TokenStore {
@@ -32,11 +34,11 @@ export function readOrCreateAdminToken(dataDir: string): { token: string; create
 
 export function loadTokens(configured: readonly ApiTokenConfig[], dataDir: string, log: Logger): TokenStore {
   const byHash = new Map<string, TokenIdentity>();
-  for (const t of configured) byHash.set(t.sha256, { name: t.name, role: t.role });
+  for (const t of configured) byHash.set(t.sha256, { name: t.name, role: t.role, doorGroups: t.doorGroups });
   let adminTokenFile: string | null = null;
   if (configured.length === 0) {
     const { token, created, file } = readOrCreateAdminToken(dataDir);
-    byHash.set(sha256Hex(token), { name: 'generated-admin', role: 'admin' });
+    byHash.set(sha256Hex(token), { name: 'generated-admin', role: 'admin', doorGroups: ['*'] });
     adminTokenFile = file;
     log.info({ file }, created ? 'no API tokens configured: created an admin token' : 'no API tokens configured: using the admin token file');
   }
