@@ -5,6 +5,7 @@
 // filled in by the validator, so the resolved `SiteConfig` type has them non-optional.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ModbusDeviceSchema, ModbusDriverSchema } from '../drivers/modbus/schema.js';
+import { ConditionSchema, RuleSchema } from '../gateway/rules/schema.js';
 import { Id, Section, Strict, StringEnum } from './schema-kit.js';
 
 const Port = (dflt: number, description: string) =>
@@ -145,6 +146,8 @@ export const SiteConfigSchema = Strict(
     drivers: Section({ mqtt: MqttDriver, modbus: ModbusDriverSchema, simulator: SimulatorDriver }, 'Protocol drivers'),
     devices: Type.Array(Device, { default: [] }),
     locks: Type.Array(Lock, { default: [], description: 'Doors the gateway can lock and unlock locally' }),
+    timezone: Type.String({ default: 'UTC', description: 'IANA time zone of the site, for rule times of day (e.g. Europe/Berlin)' }),
+    rules: Type.Array(RuleSchema, { default: [], description: 'Local automation: see docs/RULES.md' }),
     sync: Section(
       {
         enabled: Type.Boolean({ default: false }),
@@ -154,7 +157,7 @@ export const SiteConfigSchema = Strict(
     ),
     shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10000, description: 'Hard exit deadline on SIGTERM' }),
   },
-  { title: 'Outpost site configuration' },
+  { title: 'Outpost site configuration', $defs: { RuleCondition: ConditionSchema } },
 );
 
 export type SiteConfig = Static<typeof SiteConfigSchema>;

@@ -200,6 +200,12 @@ function toProblem(e: ErrorObject, doc: Document, lines: LineCounter, file: stri
       message = `"${String(params.tag)}" must be one of: ${options.join(', ')}`;
       break;
     }
+    case 'maxProperties':
+    case 'minProperties': {
+      const what = (e.parentSchema as { description?: string } | undefined)?.description;
+      message = what ? `must have ${what}` : message;
+      break;
+    }
     case 'enum':
       message = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`;
       break;
