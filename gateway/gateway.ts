@@ -6,10 +6,14 @@ import type { SiteConfig } from '../config/schema.js';
 import { defaultDrivers } from '../drivers/index.js';
 import { startApi, type Api } from './api/server.js';
 import { loadTokens, type TokenStore } from './api/tokens.js';
+import { AlertStore } from './alerts.js';
 import { createBus, type Bus } from './bus.js';
 import { DeviceRegistry } from './devices.js';
 import type { Driver, DriverContext, DriverFactory, IngestOptions } from './driver.js';
+import type { MqttDriver } from '../drivers/mqtt/index.js';
 import { LockController } from './locks.js';
+import { ActionExecutor } from './rules/actions.js';
+import { RulesHost } from './rules/host.js';
 import { LogLimiter, createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { openDatabase, type Database } from './store/db.js';
@@ -42,6 +46,8 @@ export class Gateway {
   api!: Api;
   tokens!: TokenStore;
   locks!: LockController;
+  rules!: RulesHost;
+  alerts!: AlertStore;
   private retentionTimer: NodeJS.Timeout | null = null;
   private readonly storeDropLog = new LogLimiter(60_000);
   private retentionRunning: Promise<unknown> | null = null;
@@ -74,6 +80,7 @@ export class Gateway {
     const { config, log } = this;
     this.db = await openDatabase(this.dbPath, { memoryLimitMB: config.store.memoryLimitMB });
     this.writer = await StoreWriter.open(this.db.writer, config.store, this.metrics, this.bus, log);
+    this.alerts = new AlertStore(this.db.instance, (type, data, subject) => this.emitEvent(type, 'alerts', data, subject));
     for (const [device, ts] of await lastSeenByDevice(this.db.instance)) this.devices.seen(device, ts, 'store');
     this.tokens = loadTokens(config.http.tokens, this.dataDir, log);
     this.locks = new LockController(config.locks, () => this.supervisor, (type, data, subject) => this.emitEvent(type, 'access', data, subject), log);
@@ -83,12 +90,39 @@ export class Gateway {
       void this.emitEvent('driver.crashed', 'gateway', { driver, error, restartInMs }, driver).catch(() => undefined);
     });
     await this.supervisor.startAll();
+    await this.startRules();
     this.scheduleRetention();
     this.phase = 'ready';
     log.info(
       { site: config.site, http: this.api.port, db: this.dbPath, drivers: drivers.map((d) => d.name), seq: this.writer.nextSeq },
       'gateway ready',
     );
+  }
+
+  private async startRules(): Promise<void> {
+    const executor = new ActionExecutor(
+      {
+        raiseAlert: (a) => this.alerts.raise(a),
+        write: (cmd) => this.supervisor.write(cmd),
+        operateLock: (id, action, actor, opts) => this.locks.operate(id, action, actor, opts),
+        locksInGroup: (group) => this.locks.list().filter((l) => l.group === group).map((l) => l.id),
+        publish: (topic, payload, qos) => {
+          const mqtt = this.supervisor.get('mqtt') as MqttDriver | undefined;
+          if (!mqtt) return Promise.reject(new Error('MQTT is disabled'));
+          return mqtt.publish(topic, payload, qos);
+        },
+        emitEvent: (type, data, subject) => this.emitEvent(type, 'rules', data, subject),
+      },
+      this.metrics,
+      this.log.child({ component: 'rules' }),
+    );
+    this.rules = new RulesHost({ rules: this.config.rules, timezone: this.config.timezone }, this.db.instance, (f) => executor.handle(f), this.metrics, this.log);
+    await this.rules.start();
+    this.bus.on('readings', (r) => this.rules.offerReadings(r));
+    // Rules' own bookkeeping events are not facts, or a catch-all rule could feed itself.
+    this.bus.on('event', (e) => {
+      if (!e.type.startsWith('rule.')) this.rules.offerEvent(e);
+    });
   }
 
   private contextFor(driver: Driver, fail: (err: Error) => void): DriverContext {
@@ -152,6 +186,7 @@ export class Gateway {
     this.phase = 'stopping';
     this.log.info({ reason }, 'gateway stopping');
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await this.rules?.stop(); // state snapshot; pending actions still reach the drivers
     await this.locks?.stop(); // before the drivers go: doors in a timed unlock are locked
     await this.supervisor?.stopAll();
     // A long retention pass must not eat the shutdown deadline before the final commit.

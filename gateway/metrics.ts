@@ -37,6 +37,16 @@ export class Metrics {
   readonly modbusPollOverruns = this.counter('outpost_modbus_poll_overruns_total', 'Polls skipped because the previous one was still queued', [
     'device',
   ]);
+  readonly rulesEvaluations = this.counter('outpost_rules_evaluations_total', 'Rule condition evaluations in the worker threads');
+  readonly rulesFirings = this.counter('outpost_rules_firings_total', 'Rule firings, by rule', ['rule']);
+  readonly rulesActions = this.counter('outpost_rules_actions_total', 'Rule actions, by kind and result', ['kind', 'result']);
+  readonly rulesWorkerRestarts = this.counter('outpost_rules_worker_restarts_total', 'Rules worker threads that failed and were restored');
+  readonly rulesBatchSeconds = new Histogram({
+    name: 'outpost_rules_batch_seconds',
+    help: 'Time for the rule shards to evaluate one batch of readings/events',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [this.registry],
+  });
   readonly queueDepth = this.gauge('outpost_store_queue_rows', 'Rows waiting for the next group commit');
   readonly driverUp = this.gauge('outpost_driver_up', '1 while a driver is running', ['driver']);
   readonly mqttClients = this.gauge('outpost_mqtt_clients', 'Connected MQTT clients');

@@ -121,7 +121,17 @@ abstract class StreamTransport implements Transport {
     if (this.pending) this.settle(new ModbusConnectError('line closed'));
     const s = this.stream;
     this.stream = null;
-    if (s) await new Promise<void>((resolve) => (s.destroyed ? resolve() : (s.once('close', () => resolve()), s.destroy())));
+    // A serial port's close can wait on the OS (e.g. a pty whose peer went away): give
+    // it a moment, not the whole shutdown deadline.
+    if (s) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        timer.unref();
+        if (s.destroyed) return resolve();
+        s.once('close', () => (clearTimeout(timer), resolve()));
+        s.destroy();
+      });
+    }
   }
 }
 

@@ -124,6 +124,15 @@ export class MqttDriver implements Driver {
     return { ok: true, detail: `published to ${topic}` };
   }
 
+  /** Publishes on behalf of the gateway (rules); local subscribers receive it. */
+  async publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
+    const broker = this.broker;
+    if (!broker) throw new Error('the MQTT broker is not running');
+    await new Promise<void>((resolve, reject) =>
+      broker.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err?: Error) => (err ? reject(err) : resolve())),
+    );
+  }
+
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
     const res = await this.access.login(username, password, this.peers.get(client.conn));
     if (res.ok) {

@@ -28,6 +28,24 @@ const DDL = [
      subject VARCHAR,
      data JSON
    )`,
+  // Alert state (gateway/alerts.ts): small, one row per alert; the events table holds its history.
+  `CREATE TABLE IF NOT EXISTS alerts (
+     id VARCHAR PRIMARY KEY,
+     key VARCHAR NOT NULL,
+     rule VARCHAR,
+     severity VARCHAR NOT NULL,
+     status VARCHAR NOT NULL,
+     message VARCHAR NOT NULL,
+     data JSON,
+     opened_at TIMESTAMPTZ NOT NULL,
+     last_at TIMESTAMPTZ NOT NULL,
+     count INTEGER NOT NULL,
+     acknowledged_at TIMESTAMPTZ,
+     acknowledged_by VARCHAR,
+     resolved_at TIMESTAMPTZ,
+     resolved_by VARCHAR,
+     note VARCHAR
+   )`,
   `CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
   `INSERT INTO meta VALUES ('schema_version', '1') ON CONFLICT DO NOTHING`,
 ];

@@ -1,0 +1,73 @@
+// Carries out what fired rules ask for, on the main thread where the drivers live:
+// alerts, device writes, lock/unlock (through the audited lock controller, as actor
+// `rule:<id>`), MQTT publishes and events. Every firing is itself recorded as a
+// `rule.fired` event; each action's outcome is counted, and a failed action is logged
+// and recorded as `rule.action_failed` — it never stops the other actions.
+import type { Actor, LockAction, LockOutcome } from '../locks.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Command, CommandResult } from '../types.js';
+import type { Firing } from './engine.js';
+import type { Action, Severity } from './schema.js';
+
+export interface ActionTargets {
+  raiseAlert(a: { key: string; rule: string; severity: Severity; message: string; data: unknown }): Promise<unknown>;
+  write(cmd: Command): Promise<CommandResult>;
+  operateLock(id: string, action: LockAction, actor: Actor, opts: { seconds?: number; reason?: string }): Promise<LockOutcome>;
+  locksInGroup(group: string): string[];
+  publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void>;
+  emitEvent(type: string, data: unknown, subject?: string): Promise<void>;
+}
+
+export class ActionExecutor {
+  constructor(
+    private readonly targets: ActionTargets,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  handle(firings: readonly Firing[]): void {
+    for (const f of firings) void this.fire(f);
+  }
+
+  private async fire(f: Firing): Promise<void> {
+    this.metrics.rulesFirings.inc({ rule: f.rule });
+    void this.targets.emitEvent('rule.fired', { rule: f.rule, key: f.key, context: f.context }, f.rule).catch(() => undefined);
+    for (const action of f.actions) {
+      const kind = Object.keys(action)[0] ?? 'unknown';
+      try {
+        await this.run(f, action);
+        this.metrics.rulesActions.inc({ kind, result: 'ok' });
+      } catch (err) {
+        this.metrics.rulesActions.inc({ kind, result: 'error' });
+        this.log.warn({ rule: f.rule, action: kind, err: (err as Error).message }, 'rule action failed');
+        void this.targets.emitEvent('rule.action_failed', { rule: f.rule, action, error: (err as Error).message }, f.rule).catch(() => undefined);
+      }
+    }
+  }
+
+  private async run(f: Firing, a: Action): Promise<void> {
+    const by = `rule:${f.rule}`;
+    if (a.alert) {
+      await this.targets.raiseAlert({ key: a.alert.key ?? `${f.rule}:${f.key}`, rule: f.rule, severity: a.alert.severity, message: a.alert.message, data: f.context });
+    } else if (a.write) {
+      const r = await this.targets.write({ id: crypto.randomUUID(), device: a.write.device, action: 'write', args: { point: a.write.point, value: a.write.value }, requestedBy: by });
+      if (!r.ok) throw new Error(r.detail ?? 'write failed');
+    } else if (a.lock) {
+      const ids = [...(a.lock.locks ?? []), ...(a.lock.group ? this.targets.locksInGroup(a.lock.group) : [])];
+      if (ids.length === 0) throw new Error('no locks matched');
+      // Rules are written by the installer, so they act with full rights; each attempt is audited.
+      const actor: Actor = { name: by, role: 'admin', doorGroups: ['*'], via: 'rule' };
+      const outcomes = await Promise.all(
+        ids.map((id) => this.targets.operateLock(id, a.lock!.action, actor, { ...(a.lock!.seconds !== undefined ? { seconds: a.lock!.seconds } : {}), reason: `rule ${f.rule}` })),
+      );
+      const failed = outcomes.filter((o) => !o.granted);
+      if (failed.length > 0) throw new Error(failed.map((o) => o.detail).join('; '));
+    } else if (a.publish) {
+      const payload = typeof a.publish.payload === 'string' ? a.publish.payload : JSON.stringify(a.publish.payload ?? null);
+      await this.targets.publish(a.publish.topic, Buffer.from(payload), (a.publish.qos ?? 0) as 0 | 1);
+    } else if (a.event) {
+      await this.targets.emitEvent(a.event.type, a.event.data ?? f.context, f.context.device ?? f.rule);
+    }
+  }
+}

@@ -1,0 +1,37 @@
+// Piscina worker: holds one shard's RuleEngine and its state. The main thread sends
+// batches of facts; a worker that was replaced after a crash answers `needsInit` and
+// the host re-initialises it from the last snapshot.
+import type { RuleConfig } from './schema.js';
+import { RuleEngine, type EngineState, type Fact, type Firing } from './engine.js';
+
+export type WorkerTask =
+  | { op: 'init'; rules: RuleConfig[]; timezone: string; states: EngineState[] }
+  | { op: 'process'; facts: Fact[] }
+  | { op: 'tick'; now: number }
+  | { op: 'snapshot' }
+  | { op: 'crash' };
+
+export type WorkerResult =
+  | { needsInit: true }
+  | { needsInit?: false; firings: Firing[]; evaluations: number }
+  | { needsInit?: false; state: EngineState };
+
+let engine: RuleEngine | null = null;
+
+export default function handle(task: WorkerTask): WorkerResult {
+  switch (task.op) {
+    case 'init': {
+      engine = new RuleEngine(task.rules, { timezone: task.timezone });
+      for (const s of task.states) engine.restore(s);
+      return { firings: [], evaluations: 0 };
+    }
+    case 'crash':
+      // Test hook: lets tests prove that a worker crash loses no rule state.
+      process.exit(1);
+  }
+  if (!engine) return { needsInit: true };
+  if (task.op === 'snapshot') return { state: engine.snapshot() };
+  const before = engine.stats().evaluations;
+  const firings = task.op === 'process' ? engine.process(task.facts) : engine.tick(task.now);
+  return { firings, evaluations: engine.stats().evaluations - before };
+}
