@@ -128,6 +128,27 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
     }
     if (l.unlockSeconds > l.maxUnlockSeconds) out.push({ path: ['locks', i, 'unlockSeconds'], message: 'must not exceed maxUnlockSeconds' });
   });
+  const ruleIds = new Map<string, number>();
+  const lockGroups = new Set(cfg.locks.map((l) => l.group));
+  cfg.rules.forEach((r, i) => {
+    const prev = ruleIds.get(r.id);
+    if (prev !== undefined) out.push({ path: ['rules', i, 'id'], message: `rule id "${r.id}" is already used by rules[${prev}]` });
+    else ruleIds.set(r.id, i);
+    r.then.forEach((a, j) => {
+      const at = ['rules', i, 'then', j];
+      if (a.write && !cfg.devices.some((d) => d.id === a.write!.device)) out.push({ path: [...at, 'write', 'device'], message: `unknown device "${a.write.device}"` });
+      for (const [k, id] of (a.lock?.locks ?? []).entries()) {
+        if (!lockIds.has(id)) out.push({ path: [...at, 'lock', 'locks', k], message: `unknown lock "${id}"` });
+      }
+      if (a.lock?.group !== undefined && !lockGroups.has(a.lock.group)) out.push({ path: [...at, 'lock', 'group'], message: `no lock is in group "${a.lock.group}"` });
+      if (a.lock && !a.lock.locks && a.lock.group === undefined) out.push({ path: [...at, 'lock'], message: 'name locks: [...] or a group' });
+    });
+  });
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: cfg.timezone });
+  } catch {
+    out.push({ path: ['timezone'], message: `unknown time zone "${cfg.timezone}" (use an IANA name such as Europe/Berlin)` });
+  }
   const hashes = new Set<string>();
   cfg.http.tokens.forEach((t, i) => {
     if (hashes.has(t.sha256)) out.push({ path: ['http', 'tokens', i, 'sha256'], message: 'the same token is listed twice' });

@@ -111,6 +111,37 @@ t.test('locks must point at a device that can drive them', async (t) => {
   ]);
 });
 
+t.test('rules must name things that exist', async (t) => {
+  const text = [
+    'site: s1', // 1
+    'timezone: Mars/Olympus', // 2
+    'rules:', // 3
+    '  - id: r1', // 4
+    '    when: { reading: { device: "*" } }', // 5
+    '    then:', // 6
+    '      - write: { device: ghost, point: p, value: 1 }', // 7
+    '      - lock: { locks: [nope], action: lock }', // 8
+    '      - lock: { group: lobby, action: lock }', // 9
+    '  - id: r1', // 10
+    '    when: { event: { type: "x" } }', // 11
+    '    if: { time: { between: ["25:00", "06:00"] } }', // 12
+    '    then: [{ event: { type: x.y } }]', // 13
+  ].join('\n');
+  const out = problems(text);
+  t.match(out, [
+    /^site\.yaml:12:\d+ rules\[1\]\.if\.time\.between\[0\]: /,
+  ]);
+  t.equal(out.length, 1, 'schema errors come first; cross-checks run on a valid file');
+  const fixed = text.replace('25:00', '18:00');
+  t.same(problems(fixed), [
+    'site.yaml:2:11 timezone: unknown time zone "Mars/Olympus" (use an IANA name such as Europe/Berlin)',
+    'site.yaml:7:26 rules[0].then[0].write.device: unknown device "ghost"',
+    'site.yaml:8:25 rules[0].then[1].lock.locks[0]: unknown lock "nope"',
+    'site.yaml:9:24 rules[0].then[2].lock.group: no lock is in group "lobby"',
+    'site.yaml:10:9 rules[1].id: rule id "r1" is already used by rules[0]',
+  ]);
+});
+
 t.test('YAML syntax errors carry a position', async (t) => {
   const out = problems('site: s1\ndrivers: [\n');
   t.ok(out.length > 0);

@@ -44,12 +44,15 @@ const Windowed = Strict({
   point: Type.Optional(Type.String()),
 });
 
+// 00:00-23:59, or 24:00 for "end of day".
+const HHMM = '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$';
+
 export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Day = (typeof DAYS)[number];
 
 const TimeOfDay = Strict({
   between: Type.Optional(
-    Type.Tuple([Type.String({ pattern: '^[0-2][0-9]:[0-5][0-9]$' }), Type.String({ pattern: '^[0-2][0-9]:[0-5][0-9]$' })], {
+    Type.Tuple([Type.String({ pattern: HHMM }), Type.String({ pattern: HHMM })], {
       description: '["HH:MM", "HH:MM"] in the site time zone; may wrap midnight',
     }),
   ),
@@ -100,7 +103,7 @@ const ConditionRef = Type.Unsafe<Condition>({ $ref: 'RuleCondition' });
 export const SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-const Template = Type.String({ description: 'Text; {{rule}}, {{device}}, {{point}}, {{value}}, {{type}} are filled in' });
+const Template = Type.String({ description: 'Text; {{rule}}, {{device}}, {{point}}, {{value}}, {{type}}, {{subject}} are filled in' });
 const Json = Type.Unknown();
 
 export const ActionSchema = Strict(
