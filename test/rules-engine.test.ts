@@ -13,7 +13,8 @@ const ALERT = [{ alert: { severity: 'high', message: 'm' } }];
 
 /** Runs rules through the site schema (validation + defaults), as the gateway does. */
 function load(rules: Obj[]): RuleConfig[] {
-  const yaml = stringify({ site: 't', rules: rules.map((r) => ({ then: ALERT, ...r })) }, { aliasDuplicateObjects: false });
+  const site = { site: 't', devices: [{ id: 'hvac', zone: 'z' }], rules: rules.map((r) => ({ then: ALERT, ...r })) };
+  const yaml = stringify(site, { aliasDuplicateObjects: false });
   return parseConfig(yaml, 'rules.yaml').rules;
 }
 const engine = (rules: Obj[], timezone = 'UTC') => new RuleEngine(load(rules), { timezone });
@@ -182,9 +183,11 @@ t.test('disabled rules never fire; bad config is refused', async (t) => {
   const e = engine([{ id: 'off', enabled: false, when: on('*', '*') }, { id: 'on', when: on('*', '*') }]);
   t.same(names(e.process([rd(T0, 'd', 'x', 1)])), ['on@0']);
   t.equal(e.stats().rules, 1);
-  t.throws(() => engine([{ id: 'a', when: on('d', 'x') }, { id: 'a', when: on('d', 'y') }]), /used twice/);
-  t.throws(() => engine([{ id: 'a', when: on('d', 'x') }], 'Mars/Olympus'));
-  t.throws(() => engine([{ id: 'a', when: on('d', 'x'), if: { time: { between: ['25:00', '06:00'] } } }]), /time of day/);
+  // The config loader refuses these first; the engine still guards itself when given them directly.
+  const raw = (rules: Obj[]) => rules.map((r) => ({ enabled: true, then: ALERT, ...r })) as unknown as RuleConfig[];
+  t.throws(() => new RuleEngine(raw([{ id: 'a', when: on('d', 'x') }, { id: 'a', when: on('d', 'y') }]), { timezone: 'UTC' }), /used twice/);
+  t.throws(() => new RuleEngine(raw([{ id: 'a', when: on('d', 'x') }]), { timezone: 'Mars/Olympus' }));
+  t.throws(() => new RuleEngine(raw([{ id: 'a', when: on('d', 'x'), if: { time: { between: ['25:00', '06:00'] } } }]), { timezone: 'UTC' }), /time of day/);
 });
 
 // One scenario exercising windows, for, active, cooldown and none across a restore.

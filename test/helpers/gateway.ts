@@ -50,7 +50,8 @@ export async function startGateway(
     log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
     http: { host: '127.0.0.1', port: 0 },
     drivers: { mqtt: { host: '127.0.0.1', port: 0 } },
-    store: { retention: { checkIntervalS: 3600 } },
+    // Tests publish fixed historical timestamps; keep retention from deleting them.
+    store: { retention: { checkIntervalS: 3600, maxAgeDays: 36500 } },
   };
   const merged = deepMerge(base, overrides);
   const config = parseConfig(stringify(merged), 'test-site.yaml');
