@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, isNode, type Document, type Node } from 'yaml';
 import { SiteConfigSchema, type SiteConfig } from '../config/schema.js';
+import type { Condition } from './rules/schema.js';
 import { planRequests } from '../drivers/modbus/planner.js';
 import { resolvePoints } from '../drivers/modbus/points.js';
 
@@ -134,6 +135,13 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
     const prev = ruleIds.get(r.id);
     if (prev !== undefined) out.push({ path: ['rules', i, 'id'], message: `rule id "${r.id}" is already used by rules[${prev}]` });
     else ruleIds.set(r.id, i);
+    if (r.when.event) {
+      for (const [path, w] of windowsIn(r.if, ['rules', i, 'if'])) {
+        if (w.device === undefined || w.point === undefined) {
+          out.push({ path, message: 'an event-triggered rule has no reading series of its own: name both device and point' });
+        }
+      }
+    }
     r.then.forEach((a, j) => {
       const at = ['rules', i, 'then', j];
       if (a.write && !cfg.devices.some((d) => d.id === a.write!.device)) out.push({ path: [...at, 'write', 'device'], message: `unknown device "${a.write.device}"` });
@@ -154,6 +162,22 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
     if (hashes.has(t.sha256)) out.push({ path: ['http', 'tokens', i, 'sha256'], message: 'the same token is listed twice' });
     hashes.add(t.sha256);
   });
+  return out;
+}
+
+const WINDOWED = ['avg', 'min', 'max', 'sum', 'count'] as const;
+
+/** Every windowed condition in a rule's condition tree, with its config path. */
+function windowsIn(c: Condition | undefined, path: (string | number)[]): [(string | number)[], { device?: string; point?: string }][] {
+  if (!c) return [];
+  const out: [(string | number)[], { device?: string; point?: string }][] = [];
+  for (const k of WINDOWED) {
+    const w = c[k];
+    if (w) out.push([[...path, k], w]);
+  }
+  c.all?.forEach((x, i) => out.push(...windowsIn(x, [...path, 'all', i])));
+  c.any?.forEach((x, i) => out.push(...windowsIn(x, [...path, 'any', i])));
+  if (c.not) out.push(...windowsIn(c.not, [...path, 'not']));
   return out;
 }
 

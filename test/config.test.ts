@@ -142,6 +142,11 @@ t.test('rules must name things that exist', async (t) => {
   ]);
 });
 
+t.test('an event-triggered rule must name the series of its windows', async (t) => {
+  const text = ['site: s1', 'rules:', '  - id: r', '    when: { event: { type: x } }', '    if: { all: [{ sum: { window: 5m, op: ">", value: 1 } }] }', '    then: [{ event: { type: y } }]'].join('\n');
+  t.same(problems(text), ['site.yaml:5:24 rules[0].if.all[0].sum: an event-triggered rule has no reading series of its own: name both device and point']);
+});
+
 t.test('YAML syntax errors carry a position', async (t) => {
   const out = problems('site: s1\ndrivers: [\n');
   t.ok(out.length > 0);

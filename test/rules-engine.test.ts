@@ -292,3 +292,14 @@ t.test('1 000 exact-trigger rules over 10 000 readings: one evaluation per readi
   t.same(e.process([rd(T0 + 20_000, 'other', 'temp', 99)]), []);
   t.equal(e.stats().evaluations, 10_000, 'a reading no rule names costs no evaluation');
 });
+
+t.test('a fired rule re-arms on the tick when time alone makes its condition false', async (t) => {
+  // "person detected between 18:00 and 06:00": with no detection during the day, the next
+  // night's first detection must still fire.
+  const e = engine([{ id: 'night', when: { event: { type: 'detection.person' } }, if: { time: { between: ['18:00', '06:00'] } } }]);
+  const at = (h: number) => Date.UTC(2026, 0, 5, h); // UTC site
+  t.same(e.process([ev(at(19), 'detection.person', 'zone-a')]).length, 1, 'fires at 19:00');
+  t.same(e.process([ev(at(20), 'detection.person', 'zone-a')]).length, 0, 'edge-triggered: not again that night');
+  t.same(e.tick(at(7) + 86_400_000), [], 'the morning tick re-arms it (never fires)');
+  t.same(e.process([ev(at(19) + 86_400_000, 'detection.person', 'zone-a')]).length, 1, 'fires again the next night');
+});

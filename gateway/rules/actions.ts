@@ -67,7 +67,7 @@ export class ActionExecutor {
       const payload = typeof a.publish.payload === 'string' ? a.publish.payload : JSON.stringify(a.publish.payload ?? null);
       await this.targets.publish(a.publish.topic, Buffer.from(payload), (a.publish.qos ?? 0) as 0 | 1);
     } else if (a.event) {
-      await this.targets.emitEvent(a.event.type, a.event.data ?? f.context, f.context.device ?? f.rule);
+      await this.targets.emitEvent(a.event.type, a.event.data ?? f.context, f.context.device ?? f.context.subject ?? f.rule);
     }
   }
 }

@@ -283,7 +283,10 @@ export class RuleEngine {
 
   /** Keeps pending in sync, and forgets instances with nothing left to remember. */
   private settle(inst: Instance, now: number): void {
-    if (inst.since !== null) this.pending.add(inst);
+    // Watched on every tick: instances waiting out `for`, and fired (active) ones, so a
+    // condition that turns false with time alone (a time-of-day window, an expiring
+    // window) re-arms the rule without waiting for another matching fact.
+    if (inst.since !== null || inst.active) this.pending.add(inst);
     else this.pending.delete(inst);
     const idle = !inst.active && inst.since === null && (inst.lastFired === null || now >= inst.lastFired + inst.rule.cooldownMs);
     if (idle) inst.rule.instances.delete(inst.key);
