@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { withConnection } from '../store/queries.js';
 import type { OutpostEvent, Reading } from '../types.js';
-import type { EngineState, Fact, Firing } from './engine.js';
+import type { Fact, Firing } from './engine.js';
 import type { RuleConfig } from './schema.js';
 import type { WorkerResult, WorkerTask } from './worker.js';
 
@@ -26,7 +26,8 @@ interface Shard {
   index: number;
   pool: Piscina<WorkerTask, WorkerResult>;
   rules: RuleConfig[];
-  state: EngineState | null;
+  /** Last snapshot, as JSON. */
+  state: string | null;
 }
 
 export interface RulesHostOptions {
@@ -146,7 +147,7 @@ export class RulesHost {
     return null;
   }
 
-  private async init(shard: Shard, states: EngineState[]): Promise<void> {
+  private async init(shard: Shard, states: string[]): Promise<void> {
     await shard.pool.run({ op: 'init', rules: shard.rules, timezone: this.opts.timezone, states });
   }
 
@@ -157,7 +158,7 @@ export class RulesHost {
 
   /** Snapshots every shard and stores the states in DuckDB. */
   async persist(): Promise<void> {
-    const states: EngineState[] = [];
+    const states: string[] = [];
     for (const shard of this.shards) {
       const r = await this.run(shard, { op: 'snapshot' });
       if (r && 'state' in r) {
@@ -169,14 +170,14 @@ export class RulesHost {
     await withConnection(this.db, async (c) => {
       await c.run('BEGIN TRANSACTION');
       await c.run('DELETE FROM rule_state');
-      for (const [i, s] of states.entries()) await c.run('INSERT INTO rule_state VALUES ($1, $2::JSON, now())', [i, JSON.stringify(s)]);
+      for (const [i, s] of states.entries()) await c.run('INSERT INTO rule_state VALUES ($1, $2::JSON, now())', [i, s]);
       await c.run('COMMIT');
     });
   }
 
-  private async loadStates(): Promise<EngineState[]> {
+  private async loadStates(): Promise<string[]> {
     const rows = await withConnection(this.db, async (c) => (await c.runAndReadAll('SELECT state::VARCHAR FROM rule_state ORDER BY shard')).getRows());
-    return rows.map((r) => JSON.parse(r[0] as string) as EngineState);
+    return rows.map((r) => r[0] as string);
   }
 
   async stop(): Promise<void> {

@@ -5,7 +5,7 @@ import type { RuleConfig } from './schema.js';
 import { RuleEngine, type EngineState, type Fact, type Firing } from './engine.js';
 
 export type WorkerTask =
-  | { op: 'init'; rules: RuleConfig[]; timezone: string; states: EngineState[] }
+  | { op: 'init'; rules: RuleConfig[]; timezone: string; states: string[] }
   | { op: 'process'; facts: Fact[] }
   | { op: 'tick'; now: number }
   | { op: 'snapshot' }
@@ -14,7 +14,7 @@ export type WorkerTask =
 export type WorkerResult =
   | { needsInit: true }
   | { needsInit?: false; firings: Firing[]; evaluations: number }
-  | { needsInit?: false; state: EngineState };
+  | { needsInit?: false; state: string };
 
 let engine: RuleEngine | null = null;
 
@@ -22,7 +22,7 @@ export default function handle(task: WorkerTask): WorkerResult {
   switch (task.op) {
     case 'init': {
       engine = new RuleEngine(task.rules, { timezone: task.timezone });
-      for (const s of task.states) engine.restore(s);
+      for (const s of task.states) engine.restore(JSON.parse(s) as EngineState);
       return { firings: [], evaluations: 0 };
     }
     case 'crash':
@@ -30,7 +30,8 @@ export default function handle(task: WorkerTask): WorkerResult {
       process.exit(1);
   }
   if (!engine) return { needsInit: true };
-  if (task.op === 'snapshot') return { state: engine.snapshot() };
+  // Serialised here, off the main thread; a string also crosses threads cheaply.
+  if (task.op === 'snapshot') return { state: JSON.stringify(engine.snapshot()) };
   const before = engine.stats().evaluations;
   const firings = task.op === 'process' ? engine.process(task.facts) : engine.tick(task.now);
   return { firings, evaluations: engine.stats().evaluations - before };
