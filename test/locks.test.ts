@@ -119,7 +119,8 @@ t.test('timed unlock re-locks by itself; MQTT locks get commands; shutdown locks
   t.equal(lock.state, 'unlocked');
   t.ok(lock.relockAt, 'relock time shown');
   await waitFor(() => (peer.coils[1] === false ? true : undefined), 're-locked after 1 s', 3000);
-  const relock = (await access()).find((e) => e.data.via === 'relock');
+  // The audit event is committed just after the coil write: wait for it, too.
+  const relock = await waitFor(async () => (await access()).find((e) => e.data.via === 'relock'), 're-lock audited', 3000);
   t.match(relock, { type: 'access.granted', data: { action: 'lock', by: 'timer', reason: 'timed unlock of 1 s ended' } });
 
   res = await call('op-lobby', 'lobby-door', 'unlock', { seconds: 99999 });

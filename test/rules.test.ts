@@ -111,7 +111,11 @@ t.test('the three example rules, end to end', async (t) => {
   // 2. A person in the restricted zone during the watched hours locks every door.
   await g.gw.emitEvent('detection.person', 'camera', { zone: 'restricted', confidence: 0.91 }, 'restricted');
   await waitFor(() => (!peer.coils[1] && !peer.coils[2] ? true : undefined), 'doors locked');
-  const lockAudit = (await api<{ events: { data: { by: string; via: string } }[] }>(g.httpUrl, '/api/v1/events?type=access.granted', g.adminToken)).body.events;
+  // Each audit event is committed just after its coil write: wait for both.
+  const lockAudit = await waitFor(async () => {
+    const ev = (await api<{ events: { data: { by: string; via: string } }[] }>(g.httpUrl, '/api/v1/events?type=access.granted', g.adminToken)).body.events;
+    return ev.length >= 2 ? ev : undefined;
+  }, 'lock audit events');
   t.ok(lockAudit.length >= 2 && lockAudit.every((e) => e.data.by === 'rule:intruder' && e.data.via === 'rule'), 'locking is audited as the rule');
   await waitFor(async () => ((await alerts(g)).some((a) => a.rule === 'intruder' && a.severity === 'critical') ? true : undefined), 'critical alert');
 
