@@ -31,6 +31,7 @@ import { pino } from 'pino';
 import { parseConfig } from '../../gateway/config.js';
 import { Gateway } from '../../gateway/gateway.js';
 import { CpuProfile, type ProfileSummary } from './lib/cpu-profile.js';
+import { guard } from './lib/guard.js';
 import { ModbusPeerChild, type PeerStats } from './lib/modbus-peer-child.js';
 import {
   CEILING_SHARE,
@@ -47,7 +48,8 @@ import {
   type ModbusOptions,
   type ScenarioName,
 } from './lib/modbus-setup.js';
-import { bucketDelta, byLabel, histogram, histogramQuantile, parsePrometheus, round, total, type Sample } from './lib/stats.js';
+import { Sampler } from './lib/sampler.js';
+import { bucketDelta, histogram, histogramQuantile, labelDelta, parsePrometheus, round, total, type Sample } from './lib/stats.js';
 
 // ---- measurement ------------------------------------------------------------------
 
@@ -70,29 +72,15 @@ async function snapshot(gw: Gateway, peer: ModbusPeerChild): Promise<Snapshot> {
 }
 
 /** Peak RSS and JS heap of this process and peak store queue, sampled while a gateway runs. */
-class Sampler {
-  private timer: NodeJS.Timeout | null = null;
-  peakRss = 0;
-  peakHeapUsed = 0;
+class GatewaySampler extends Sampler {
   peakQueueRows = 0;
 
-  constructor(private readonly gw: Gateway) {}
-
-  start(): void {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
+  constructor(private readonly gw: Gateway) {
+    super(SAMPLE_EVERY_MS);
   }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    this.sample();
-  }
-
-  private sample(): void {
-    const m = process.memoryUsage();
-    this.peakRss = Math.max(this.peakRss, m.rss);
-    this.peakHeapUsed = Math.max(this.peakHeapUsed, m.heapUsed);
+  protected override sample(): void {
+    super.sample();
     this.peakQueueRows = Math.max(this.peakQueueRows, this.gw.writer?.queuedRows ?? 0);
   }
 }
@@ -143,16 +131,6 @@ function delta(after: Sample[], before: Sample[], name: string): number {
   return total(after, name) - total(before, name);
 }
 
-function labelDelta(after: Sample[], before: Sample[], name: string, label: string): Record<string, number> {
-  const prev = byLabel(before, name, label);
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(byLabel(after, name, label))) {
-    const d = v - (prev[k] ?? 0);
-    if (d !== 0) out[k] = d;
-  }
-  return out;
-}
-
 function devicesOffline(gw: Gateway): number {
   const health = gw.supervisor.get('modbus')?.health();
   const devices = (health?.devices ?? {}) as Record<string, { online?: boolean }>;
@@ -163,7 +141,7 @@ async function runScenario(name: ScenarioName, opts: ModbusOptions, peer: Modbus
   const dir = mkdtempSync(join(tmpdir(), 'outpost-bench-modbus-'));
   dirs.add(dir);
   let gw: Gateway | null = null;
-  let sampler: Sampler | null = null;
+  let sampler: GatewaySampler | null = null;
   let profile: CpuProfile | null = null;
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   try {
@@ -172,7 +150,7 @@ async function runScenario(name: ScenarioName, opts: ModbusOptions, peer: Modbus
     gw = await Gateway.start({ config, log: pino({ level: 'silent' }) });
     const startSeconds = (performance.now() - t0) / 1000;
     const startRss = process.memoryUsage.rss();
-    sampler = new Sampler(gw);
+    sampler = new GatewaySampler(gw);
     sampler.start();
     await sleep(WARMUP_MS);
     if (opts.profile) profile = await CpuProfile.start();
@@ -201,7 +179,7 @@ function report(
   opts: ModbusOptions,
   before: Snapshot,
   after: Snapshot,
-  extra: { startSeconds: number; offline: number; startRss: number; sampler: Sampler; loopDelay: ReturnType<typeof monitorEventLoopDelay> },
+  extra: { startSeconds: number; offline: number; startRss: number; sampler: GatewaySampler; loopDelay: ReturnType<typeof monitorEventLoopDelay> },
 ): ScenarioResult {
   const seconds = (after.at - before.at) / 1000;
   const { samples: a } = after;
@@ -335,28 +313,6 @@ function summaryLine(scenarios: ScenarioResult[], opts: ModbusOptions, ratio: nu
   if (u) parts.push(`uncoalesced ${u.pointsPerSec} points/s (${u.requestsPerSec} req/s${c ? '' : usage(u)}${flags(u)})`);
   const r = ratio === null ? '' : `, ${ratio.toFixed(1)}x`;
   return `modbus: ${parts.join(', ')}${r}; ${opts.devices} devices x ${opts.points} points, poll ${opts.pollMs} ms, peer ${opts.peer}`;
-}
-
-// ---- cleanup guard ------------------------------------------------------------------
-
-/** Kills the peer and removes temp dirs if the bench is interrupted or exits early. */
-function guard(peer: ModbusPeerChild, dirs: Set<string>): () => void {
-  const cleanup = () => {
-    peer.killNow();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  };
-  const onSignal = (signal: NodeJS.Signals) => {
-    cleanup();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('exit', cleanup);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('exit', cleanup);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
 }
 
 export async function main(args: string[]): Promise<void> {

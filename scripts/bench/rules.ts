@@ -33,36 +33,14 @@
 // of the main thread per window, summarised by component (it costs a little).
 // The scenarios live in lib/rules-workers.ts and lib/rules-inline.ts, their shared process
 // measurements in lib/rules-measure.ts, the result shapes, notes and summary in lib/rules-report.ts.
-import { rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { guard } from './lib/guard.js';
 import { runInline } from './lib/rules-inline.js';
 import { RulesPeerChild } from './lib/rules-peer-child.js';
 import { notes, summaryLine, type InlineResult, type ScenarioResult, type WorkersResult } from './lib/rules-report.js';
 import { ACT_POINT, DEVICES, POINTS, PROBE_DEVICE, PROBE_RULES, RELAY_COIL, SCENARIOS, WARMUP_MS, buildRules, parseOptions } from './lib/rules-setup.js';
 import { runWorkers } from './lib/rules-workers.js';
 import { round } from './lib/stats.js';
-
-// ---- cleanup guard ------------------------------------------------------------------
-
-/** Kills the peer and removes temp dirs if the bench is interrupted or exits early. */
-function guard(peer: RulesPeerChild | null, dirs: Set<string>): () => void {
-  const cleanup = () => {
-    peer?.killNow();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  };
-  const onSignal = (signal: NodeJS.Signals) => {
-    cleanup();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('exit', cleanup);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('exit', cleanup);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-}
 
 export async function main(args: string[]): Promise<void> {
   const opts = parseOptions(args);

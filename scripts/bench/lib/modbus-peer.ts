@@ -13,14 +13,12 @@
 //                  request, so it costs the peer far more CPU per request than the gateway.
 //   fast           a minimal MBAP responder (FC3/FC4 reads only, exceptions otherwise):
 //                  all frames of one chunk are answered with one write.
-import { createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { ServerTCP } from 'modbus-serial';
+import { startMbapServer } from './mbap.js';
 
 const LOOPBACK = '127.0.0.1';
 const MAX_READ_REGISTERS = 125;
-/** MBAP length field: unit id + PDU; a PDU is at most 253 bytes. */
-const MAX_MBAP_LENGTH = 254;
 const EXIT_GRACE_MS = 2_000;
 
 type PeerKind = 'fast' | 'modbus-serial';
@@ -40,7 +38,7 @@ function registerValue(counter: number, address: number): number {
   return (counter + address) & 0xffff;
 }
 
-// ---- fast: a minimal MBAP responder -------------------------------------------------
+// ---- fast: a minimal MBAP responder (lib/mbap.ts) ----------------------------------------------
 
 function exceptionFrame(tx: number, unit: number, fc: number, code: number): Buffer {
   const b = Buffer.allocUnsafe(9);
@@ -79,56 +77,9 @@ function answer(buf: Buffer, off: number, len: number, state: { n: number }): Bu
   return out;
 }
 
-function serveFast(sock: Socket, state: { n: number }): void {
-  let pending: Buffer | null = null;
-  sock.on('error', () => undefined);
-  sock.on('data', (chunk: Buffer) => {
-    const buf: Buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
-    pending = null;
-    const replies: Buffer[] = [];
-    let off = 0;
-    while (buf.length - off >= 7) {
-      const len = buf.readUInt16BE(off + 4);
-      if (len < 2 || len > MAX_MBAP_LENGTH) {
-        sock.destroy(); // not Modbus TCP: nothing sensible to resynchronise on
-        return;
-      }
-      if (buf.length - off < 6 + len) break;
-      replies.push(answer(buf, off, len, state));
-      off += 6 + len;
-    }
-    if (off < buf.length) pending = Buffer.from(buf.subarray(off)); // a copy: `chunk` is not ours to keep
-    if (replies.length === 1) sock.write(replies[0]!);
-    else if (replies.length > 1) sock.write(Buffer.concat(replies));
-  });
-}
-
-function listen(server: Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, LOOPBACK, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-async function startFast(port: number): Promise<PeerServer> {
-  const socks = new Set<Socket>();
+function startFast(port: number): Promise<PeerServer> {
   const state = { n: 0 };
-  const server = createServer({ noDelay: true }, (sock) => {
-    socks.add(sock);
-    sock.once('close', () => socks.delete(sock));
-    serveFast(sock, state);
-  });
-  await listen(server, port);
-  return {
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of socks) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return startMbapServer(port, (buf, off, len) => answer(buf, off, len, state));
 }
 
 // ---- modbus-serial's ServerTCP --------------------------------------------------------

@@ -3,6 +3,7 @@ import { monitorEventLoopDelay, performance, type EventLoopUtilization, type Int
 import { GcRecorder, MachineCpu, StallRecorder, spanStats, type SpanStats } from './rules-diag.js';
 import { wallMs } from './rules-peer-child.js';
 import { SAMPLE_EVERY_MS } from './rules-setup.js';
+import { Sampler } from './sampler.js';
 import { percentile, round, summarize } from './stats.js';
 
 /** Event-loop delay is sampled by a 1 ms timer; reported as the delay beyond it. */
@@ -21,29 +22,6 @@ export function ms(samples: readonly number[]): Ms {
   const s = summarize(samples);
   const sorted = Float64Array.from(samples).sort();
   return { count: s.count, p50: round(s.p50, 3), p90: round(percentile(sorted, 90), 3), p99: round(s.p99, 3), max: round(s.max, 3) };
-}
-
-export class Sampler {
-  private timer: NodeJS.Timeout | null = null;
-  peakRss = 0;
-  peakHeapUsed = 0;
-
-  start(): void {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS);
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    this.sample();
-  }
-
-  private sample(): void {
-    const m = process.memoryUsage();
-    this.peakRss = Math.max(this.peakRss, m.rss);
-    this.peakHeapUsed = Math.max(this.peakHeapUsed, m.heapUsed);
-  }
 }
 
 export interface ProcessUsage {
@@ -109,7 +87,7 @@ export class Window {
 
 /** Sampler, stall and GC recorders of one scenario: started together, stopped together. */
 export class Instruments {
-  readonly sampler = new Sampler();
+  readonly sampler = new Sampler(SAMPLE_EVERY_MS);
   readonly stalls = new StallRecorder(2);
   readonly gc = new GcRecorder();
 

@@ -2,17 +2,13 @@
 // collects the probes it publishes and the writes it receives, each with its own
 // timestamp, and estimates the offset between its clock and this process's, so those can
 // be set against moments seen here (a reading reaching the gateway's bus, a firing).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { procCpuSeconds } from './proc.js';
+import { PeerChild, PeerHandle } from './child.js';
 
 const SCRIPT = fileURLToPath(new URL('./rules-peer.js', import.meta.url));
-const READY_TIMEOUT_MS = 15_000;
 const PONG_TIMEOUT_MS = 1_000;
 const PROBE_TIMEOUT_MS = 5_000;
-const STOP_GRACE_MS = 3_000;
 /** Keeps memory bounded if a run writes far more than expected. */
 const MAX_WRITES = 1_000_000;
 
@@ -41,10 +37,7 @@ export interface ClockOffset {
   samples: number;
 }
 
-export class RulesPeerChild {
-  private exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  private readonly lines: Interface;
-  private readonly stderrTail: string[] = [];
+export class RulesPeerChild extends PeerHandle {
   private pongWaiter: ((t: number | null) => void) | null = null;
   private offsetMs = 0;
   /** Writes as the peer reported them, in its clock. */
@@ -54,43 +47,16 @@ export class RulesPeerChild {
   private readonly lineWaiters = new Set<(line: string) => void>();
   port = 0;
 
-  private constructor(private readonly proc: ChildProcess) {
-    proc.once('exit', (code, signal) => {
-      this.exited = { code, signal };
-      this.pongWaiter?.(null);
-    });
-    this.lines = createInterface({ input: proc.stdout! });
-    this.lines.on('line', (l) => this.onLine(l));
-    createInterface({ input: proc.stderr! }).on('line', (l) => {
-      this.stderrTail.push(l);
-      if (this.stderrTail.length > 20) this.stderrTail.shift();
-    });
-    proc.stdin!.on('error', () => undefined); // EPIPE once the peer is gone
-    proc.on('error', (err) => this.stderrTail.push(`spawn: ${err.message}`));
+  private constructor(child: PeerChild) {
+    super(child);
+    child.proc.once('exit', () => this.pongWaiter?.(null));
+    child.lines.on('line', (l) => this.onLine(l));
   }
 
   static async start(): Promise<RulesPeerChild> {
-    const proc = spawn(process.execPath, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const peer = new RulesPeerChild(proc);
-    try {
-      peer.port = await peer.waitReady();
-    } catch (err) {
-      await peer.stop();
-      throw err;
-    }
+    const peer = new RulesPeerChild(new PeerChild(SCRIPT, [], 'Modbus peer'));
+    peer.port = await peer.child.ready((l) => (l.startsWith('ready ') ? Number(l.slice('ready '.length)) : undefined));
     return peer;
-  }
-
-  get pid(): number {
-    return this.proc.pid ?? -1;
-  }
-
-  get exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | null {
-    return this.exited;
-  }
-
-  cpuSeconds(): number | null {
-    return this.exited ? null : procCpuSeconds(this.pid);
   }
 
   /**
@@ -108,7 +74,7 @@ export class RulesPeerChild {
       const rtt = t1 - t0;
       if (!best || rtt < best.rttMs) best = { offsetMs: tc - (t0 + t1) / 2, rttMs: rtt, samples: 0 };
     }
-    if (!best) throw new Error(`Modbus peer did not answer pings${this.stderrTail.length ? `: ${this.stderrTail.join('\n')}` : ''}`);
+    if (!best) throw new Error(`Modbus peer did not answer pings${this.child.stderrSuffix()}`);
     best.samples = rounds;
     this.offsetMs = best.offsetMs;
     return best;
@@ -140,30 +106,14 @@ export class RulesPeerChild {
     await this.request('unprobe', (l) => l.startsWith('unprobed '), PROBE_TIMEOUT_MS);
   }
 
-  /** SIGTERM, SIGKILL after a grace period. Safe to call twice. */
-  async stop(): Promise<void> {
-    if (this.exited || this.proc.pid === undefined) return;
-    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()));
-    this.proc.stdin!.end();
-    this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), STOP_GRACE_MS);
-    await gone;
-    clearTimeout(timer);
-  }
-
-  /** Last-resort cleanup for exit paths that cannot await. */
-  killNow(): void {
-    if (!this.exited && this.proc.pid !== undefined) this.proc.kill('SIGKILL');
-  }
-
   /** Sends one stdin command and resolves with the first stdout line `match` accepts (null on timeout or exit). */
   private request(command: string, match: (line: string) => boolean, timeoutMs: number): Promise<string | null> {
-    if (this.exited) return Promise.resolve(null);
+    if (this.child.exitStatus) return Promise.resolve(null);
     return new Promise((resolve) => {
       const done = (line: string | null) => {
         clearTimeout(timer);
         this.lineWaiters.delete(waiter);
-        this.proc.off('exit', onExit);
+        this.child.proc.off('exit', onExit);
         resolve(line);
       };
       const waiter = (line: string) => {
@@ -172,13 +122,13 @@ export class RulesPeerChild {
       const onExit = () => done(null);
       const timer = setTimeout(() => done(null), timeoutMs);
       this.lineWaiters.add(waiter);
-      this.proc.once('exit', onExit);
-      this.proc.stdin!.write(`${command}\n`);
+      this.child.proc.once('exit', onExit);
+      this.child.send(command);
     });
   }
 
   private ping(): Promise<number | null> {
-    if (this.exited || this.pongWaiter) return Promise.resolve(null);
+    if (this.child.exitStatus || this.pongWaiter) return Promise.resolve(null);
     return new Promise((resolve) => {
       const timer = setTimeout(() => done(null), PONG_TIMEOUT_MS);
       const done = (t: number | null) => {
@@ -187,31 +137,7 @@ export class RulesPeerChild {
         resolve(t);
       };
       this.pongWaiter = done;
-      this.proc.stdin!.write('ping\n');
-    });
-  }
-
-  private waitReady(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const fail = (why: string) => {
-        cleanup();
-        reject(new Error(`Modbus peer ${why}${this.stderrTail.length ? `: ${this.stderrTail.join('\n')}` : ''}`));
-      };
-      const timer = setTimeout(() => fail(`not ready after ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
-      const onLine = (l: string) => {
-        if (l.startsWith('ready ')) {
-          cleanup();
-          resolve(Number(l.slice('ready '.length)));
-        } else if (l.startsWith('error ')) fail(l.slice('error '.length));
-      };
-      const onExit = () => fail(`exited during start (${JSON.stringify(this.exited)})`);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.lines.off('line', onLine);
-        this.proc.off('exit', onExit);
-      };
-      this.lines.on('line', onLine);
-      this.proc.once('exit', onExit);
+      this.child.send('ping');
     });
   }
 

@@ -24,15 +24,13 @@
 // stdin: `ping` → `pong <t>` (the bench estimates the clock offset between the two
 // processes from these), `stats` → `stats {"requests":…,"writes":…}`. Exits on
 // SIGTERM/SIGINT or when stdin closes (the parent died), so it never outlives the bench.
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import mqtt, { type MqttClient } from 'mqtt';
+import { startMbapServer, type MbapServer } from './mbap.js';
 import { probePoint, probeTopic } from './rules-setup.js';
 
 const LOOPBACK = '127.0.0.1';
-/** MBAP length field: unit id + PDU; a PDU is at most 253 bytes. */
-const MAX_MBAP_LENGTH = 254;
 const EXIT_GRACE_MS = 2_000;
 
 const coils = new Uint8Array(65_536);
@@ -111,32 +109,12 @@ function respond(pdu: Buffer, t: number): Buffer {
   }
 }
 
-function serve(sock: Socket): void {
-  let pending: Buffer | null = null;
-  sock.on('error', () => undefined);
-  sock.on('data', (chunk: Buffer) => {
-    const t = now();
-    const buf: Buffer = pending ? Buffer.concat([pending, chunk]) : chunk;
-    pending = null;
-    const replies: Buffer[] = [];
-    let off = 0;
-    while (buf.length - off >= 7) {
-      const len = buf.readUInt16BE(off + 4);
-      if (len < 2 || len > MAX_MBAP_LENGTH) {
-        sock.destroy(); // not Modbus TCP: nothing sensible to resynchronise on
-        return;
-      }
-      if (buf.length - off < 6 + len) break;
-      totals.requests++;
-      const tx = buf.readUInt16BE(off);
-      const unit = buf[off + 6]!;
-      replies.push(frame(tx, unit, respond(buf.subarray(off + 7, off + 6 + len), t)));
-      off += 6 + len;
-    }
-    if (off < buf.length) pending = Buffer.from(buf.subarray(off)); // a copy: `chunk` is not ours to keep
-    if (replies.length === 1) sock.write(replies[0]!);
-    else if (replies.length > 1) sock.write(Buffer.concat(replies));
-  });
+/** Answers the frame at `off` (MBAP length `len`) of a chunk read at `t`. */
+function answer(buf: Buffer, off: number, len: number, t: number): Buffer {
+  totals.requests++;
+  const tx = buf.readUInt16BE(off);
+  const unit = buf[off + 6]!;
+  return frame(tx, unit, respond(buf.subarray(off + 7, off + 6 + len), t));
 }
 
 // ---- probe publisher --------------------------------------------------------------
@@ -183,12 +161,7 @@ function stopProbes(): void {
 }
 
 async function run(): Promise<void> {
-  const socks = new Set<Socket>();
-  const server = createServer({ noDelay: true }, (sock) => {
-    socks.add(sock);
-    sock.once('close', () => socks.delete(sock));
-    serve(sock);
-  });
+  let server: MbapServer | null = null;
   let stopping = false;
   const shutdown = (code: number) => {
     if (stopping) return;
@@ -196,8 +169,7 @@ async function run(): Promise<void> {
     setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
     if (prober?.timer) clearInterval(prober.timer);
     prober?.client.end(true);
-    for (const s of socks) s.destroy();
-    server.close(() => process.exit(code));
+    void (server?.close() ?? Promise.resolve()).then(() => process.exit(code));
   };
   process.once('SIGTERM', () => shutdown(0));
   process.once('SIGINT', () => shutdown(0));
@@ -214,19 +186,13 @@ async function run(): Promise<void> {
   });
   input.once('close', () => shutdown(0));
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, LOOPBACK, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    server = await startMbapServer(0, answer, now);
   } catch (err) {
     process.stdout.write(`error ${(err as Error).message}\n`);
     shutdown(1);
     return;
   }
-  process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`);
+  process.stdout.write(`ready ${server.port}\n`);
 }
 
 await run();

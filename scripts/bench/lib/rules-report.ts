@@ -6,7 +6,7 @@ import { attribute, spanStats, type Span, type SpanStats } from './rules-diag.js
 import { ms, type Ms, type ProcessUsage } from './rules-measure.js';
 import type { ClockOffset } from './rules-peer-child.js';
 import { DEVICES, POINTS, TARGET_P99_MS, type RulesOptions } from './rules-setup.js';
-import { bucketDelta, byLabel, histogram, histogramQuantile, round, total, type Sample } from './stats.js';
+import { bucketDelta, histogram, histogramQuantile, labelDelta, round, total, type Sample } from './stats.js';
 
 // ---- workers ----------------------------------------------------------------------------
 
@@ -63,16 +63,6 @@ export interface WorkersResult {
 export interface Snapshot {
   samples: Sample[];
   peerCpu: number | null;
-}
-
-function labelDelta(after: Sample[], before: Sample[], name: string, label: string): Record<string, number> {
-  const prev = byLabel(before, name, label);
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(byLabel(after, name, label))) {
-    const d = v - (prev[k] ?? 0);
-    if (d !== 0) out[k] = d;
-  }
-  return out;
 }
 
 export interface WorkersRun {

@@ -69,6 +69,17 @@ export function byLabel(samples: readonly Sample[], name: string, label: string)
   return out;
 }
 
+/** Per-label-value increase of one metric from `before` to `after`; unchanged values left out. */
+export function labelDelta(after: readonly Sample[], before: readonly Sample[], name: string, label: string): Record<string, number> {
+  const prev = byLabel(before, name, label);
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(byLabel(after, name, label))) {
+    const d = v - (prev[k] ?? 0);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
 /** Cumulative histogram buckets as [upper bound, count], ascending, +Inf last. */
 export type Buckets = Array<[number, number]>;
 
