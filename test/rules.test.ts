@@ -167,3 +167,54 @@ t.test('rule state survives a worker crash and a gateway restart', async (t) => 
   const metrics = (await api<string>(g.httpUrl, '/metrics')).body;
   t.match(metrics, /outpost_rules_evaluations_total [1-9]/);
 });
+
+t.test('webhook actions call local HTTP services; failures are recorded, not fatal', async (t) => {
+  const { createServer } = await import('node:http');
+  const got: { url: string; body: string }[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      got.push({ url: req.url ?? '', body });
+      res.writeHead(req.url === '/broken' ? 500 : 204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const dir = tempDir();
+  const g = await startGateway(
+    {
+      rules: [
+        {
+          id: 'notify',
+          when: { reading: { device: 'pump-*', point: 'fault' } },
+          if: { value: { op: '==', value: true } },
+          then: [
+            { webhook: { url: `http://127.0.0.1:${port}/hook/{{device}}`, body: { text: '{{device}} fault' } } },
+            { webhook: { url: `http://127.0.0.1:${port}/broken` } },
+          ],
+        },
+      ],
+    },
+    dir,
+  );
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(dir);
+  });
+  const c = await connect(g.mqttPort);
+  await publish(c, 'devices/test/plant/pump-2/telemetry', JSON.stringify({ fault: true }));
+  await endClient(c);
+  await waitFor(() => (got.length >= 2 ? true : undefined), 'two webhook calls');
+  t.same(got[0], { url: '/hook/pump-2', body: '{"text":"pump-2 fault"}' });
+  t.equal(got[1]?.url, '/broken');
+  const failed = await waitFor(async () => {
+    const ev = (await api<{ events: { data: { error: string } }[] }>(g.httpUrl, '/api/v1/events?type=rule.action_failed', g.adminToken)).body.events;
+    return ev.length > 0 ? ev : undefined;
+  }, 'action_failed event');
+  t.match(failed[0]?.data.error, /HTTP 500/);
+  const metrics = (await api<string>(g.httpUrl, '/metrics')).body;
+  t.match(metrics, /outpost_rules_actions_total\{kind="webhook",result="ok"\} 1/);
+  t.match(metrics, /outpost_rules_actions_total\{kind="webhook",result="error"\} 1/);
+});

@@ -1,6 +1,6 @@
 // Carries out what fired rules ask for, on the main thread where the drivers live:
 // alerts, device writes, lock/unlock (through the audited lock controller, as actor
-// `rule:<id>`), MQTT publishes and events. Every firing is itself recorded as a
+// `rule:<id>`), MQTT publishes, webhooks and events. Every firing is itself recorded as a
 // `rule.fired` event; each action's outcome is counted, and a failed action is logged
 // and recorded as `rule.action_failed` — it never stops the other actions.
 import type { Actor, LockAction, LockOutcome } from '../locks.js';
@@ -66,6 +66,17 @@ export class ActionExecutor {
     } else if (a.publish) {
       const payload = typeof a.publish.payload === 'string' ? a.publish.payload : JSON.stringify(a.publish.payload ?? null);
       await this.targets.publish(a.publish.topic, Buffer.from(payload), (a.publish.qos ?? 0) as 0 | 1);
+    } else if (a.webhook) {
+      const w = a.webhook;
+      const body = w.body === undefined ? JSON.stringify({ rule: f.rule, key: f.key, context: f.context }) : typeof w.body === 'string' ? w.body : JSON.stringify(w.body);
+      const res = await fetch(w.url, {
+        method: w.method,
+        headers: { 'content-type': 'application/json', ...(w.headers ?? {}) },
+        body,
+        signal: AbortSignal.timeout(w.timeoutMs),
+      });
+      await res.body?.cancel(); // only the status matters; free the connection
+      if (!res.ok) throw new Error(`webhook ${w.url} answered HTTP ${res.status}`);
     } else if (a.event) {
       await this.targets.emitEvent(a.event.type, a.event.data ?? f.context, f.context.device ?? f.context.subject ?? f.rule);
     }

@@ -120,8 +120,17 @@ export const ActionSchema = Strict(
     ),
     publish: Type.Optional(Strict({ topic: Template, payload: Json, qos: Type.Optional(Type.Integer({ minimum: 0, maximum: 1 })) })),
     event: Type.Optional(Strict({ type: Type.String({ pattern: '^[a-z][a-z0-9_.-]*$' }), data: Type.Optional(Json) })),
+    webhook: Type.Optional(
+      Strict({
+        url: Type.String({ pattern: '^https?://', description: 'Templated; called once, a failure is recorded as rule.action_failed' }),
+        method: StringEnum(['POST', 'PUT'] as const, { default: 'POST' }),
+        headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+        body: Type.Optional(Json),
+        timeoutMs: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+      }),
+    ),
   },
-  { ...ONE, description: 'exactly one of: alert, write, lock, publish, event' },
+  { ...ONE, description: 'exactly one of: alert, write, lock, publish, event, webhook' },
 );
 export type Action = Static<typeof ActionSchema>;
 
