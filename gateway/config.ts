@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, isNode, type Document, type Node } from 'yaml';
 import { SiteConfigSchema, type SiteConfig } from '../config/schema.js';
+import { cronError } from './rules/schedule.js';
 import type { Condition } from './rules/schema.js';
 import { planRequests } from '../drivers/modbus/planner.js';
 import { resolvePoints } from '../drivers/modbus/points.js';
@@ -135,12 +136,16 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
     const prev = ruleIds.get(r.id);
     if (prev !== undefined) out.push({ path: ['rules', i, 'id'], message: `rule id "${r.id}" is already used by rules[${prev}]` });
     else ruleIds.set(r.id, i);
-    if (r.when.event) {
+    if (r.when.event || r.when.schedule !== undefined) {
       for (const [path, w] of windowsIn(r.if, ['rules', i, 'if'])) {
         if (w.device === undefined || w.point === undefined) {
           out.push({ path, message: 'an event-triggered rule has no reading series of its own: name both device and point' });
         }
       }
+    }
+    if (r.when.schedule !== undefined) {
+      const err = cronError(r.when.schedule, cfg.timezone);
+      if (err) out.push({ path: ['rules', i, 'when', 'schedule'], message: `not a cron expression: ${err}` });
     }
     r.then.forEach((a, j) => {
       const at = ['rules', i, 'then', j];

@@ -147,6 +147,11 @@ t.test('an event-triggered rule must name the series of its windows', async (t) 
   t.same(problems(text), ['site.yaml:5:24 rules[0].if.all[0].sum: an event-triggered rule has no reading series of its own: name both device and point']);
 });
 
+t.test('a schedule must be a cron expression', async (t) => {
+  const text = ['site: s1', 'rules:', '  - id: r', '    when: { schedule: "61 * * * *" }', '    then: [{ event: { type: y } }]'].join('\n');
+  t.same(problems(text), ['site.yaml:4:23 rules[0].when.schedule: not a cron expression: Constraint error, got value 61 expected range 0-59']);
+});
+
 t.test('YAML syntax errors carry a position', async (t) => {
   const out = problems('site: s1\ndrivers: [\n');
   t.ok(out.length > 0);

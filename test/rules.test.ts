@@ -218,3 +218,26 @@ t.test('webhook actions call local HTTP services; failures are recorded, not fat
   t.match(metrics, /outpost_rules_actions_total\{kind="webhook",result="ok"\} 1/);
   t.match(metrics, /outpost_rules_actions_total\{kind="webhook",result="error"\} 1/);
 });
+
+t.test('schedule triggers fire at cron times in the site time zone', async (t) => {
+  const { Scheduler } = await import('../gateway/rules/schedule.js');
+  const rule = (id: string, schedule: string) => ({ id, enabled: true, when: { schedule }, then: [{ event: { type: 'x.y' } }] });
+  // 07:00 on weekdays in Berlin is 06:00 UTC in winter and 05:00 UTC after the spring change.
+  const s = new Scheduler([rule('morning', '0 7 * * 1-5')], 'Europe/Berlin', Date.parse('2026-03-27T12:00:00Z'));
+  t.same(s.due(Date.parse('2026-03-30T04:59:59Z'), 'site'), [], 'not before 07:00 local');
+  const due = s.due(Date.parse('2026-03-30T05:00:00Z'), 'site');
+  t.match(due, [{ type: 'schedule', subject: 'morning', ts: Date.parse('2026-03-30T05:00:00Z') }], 'Monday 07:00 CEST');
+  t.same(s.due(Date.parse('2026-03-30T05:00:01Z'), 'site'), [], 'once per occurrence');
+
+  const dir = tempDir();
+  const g = await startGateway({ rules: [rule('beat', '* * * * * *')] }, dir);
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(dir);
+  });
+  const beats = await waitFor(async () => {
+    const ev = (await api<{ events: { subject: string }[] }>(g.httpUrl, '/api/v1/events?type=x.y', g.adminToken)).body.events;
+    return ev.length >= 2 ? ev : undefined;
+  }, 'two scheduled firings', 5000);
+  t.equal(beats[0]?.subject, 'beat', 'a scheduled rule acts with its own id as subject');
+});

@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics.js';
 import { withConnection } from '../store/queries.js';
 import type { OutpostEvent, Reading } from '../types.js';
 import type { Fact, Firing } from './engine.js';
+import { Scheduler, engineRule } from './schedule.js';
 import type { RuleConfig } from './schema.js';
 import type { WorkerResult, WorkerTask } from './worker.js';
 
@@ -33,6 +34,7 @@ interface Shard {
 export interface RulesHostOptions {
   rules: readonly RuleConfig[];
   timezone: string;
+  site: string;
   shards?: number;
 }
 
@@ -43,6 +45,7 @@ export class RulesHost {
   private inFlight: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  private scheduler: Scheduler | null = null;
 
   constructor(
     private readonly opts: RulesHostOptions,
@@ -57,8 +60,10 @@ export class RulesHost {
   }
 
   async start(): Promise<void> {
-    const rules = this.opts.rules.filter((r) => r.enabled);
-    if (rules.length === 0) return;
+    const enabled = this.opts.rules.filter((r) => r.enabled);
+    if (enabled.length === 0) return;
+    this.scheduler = new Scheduler(enabled, this.opts.timezone);
+    const rules = enabled.map(engineRule);
     const count = Math.max(1, Math.min(this.opts.shards ?? Math.max(1, availableParallelism() - 1), rules.length));
     await withConnection(this.db, (c) => c.run('CREATE TABLE IF NOT EXISTS rule_state (shard INTEGER, state JSON, saved_at TIMESTAMPTZ)'));
     const saved = await this.loadStates();
@@ -117,6 +122,8 @@ export class RulesHost {
   private enqueueTick(): void {
     if (this.stopped) return;
     const now = Date.now();
+    const due = this.scheduler?.due(now, this.opts.site) ?? [];
+    if (due.length > 0) for (const event of due) this.offerEvent(event);
     this.inFlight = this.inFlight.then(() => this.broadcast({ op: 'tick', now }));
   }
 

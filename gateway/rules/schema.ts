@@ -138,8 +138,11 @@ const Trigger = Strict(
   {
     reading: Type.Optional(Strict({ device: Type.String({ default: '*' }), point: Type.String({ default: '*' }) })),
     event: Type.Optional(Strict({ type: Type.String(), subject: Type.Optional(Type.String()) })),
+    schedule: Type.Optional(
+      Type.String({ minLength: 9, description: 'cron expression (5 fields, or 6 with seconds) in the site time zone, e.g. "0 7 * * 1-5"' }),
+    ),
   },
-  { ...ONE, description: 'exactly one of: reading, event' },
+  { ...ONE, description: 'exactly one of: reading, event, schedule' },
 );
 export type RuleTrigger = Static<typeof Trigger>;
 
