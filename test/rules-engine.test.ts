@@ -303,3 +303,15 @@ t.test('a fired rule re-arms on the tick when time alone makes its condition fal
   t.same(e.tick(at(7) + 86_400_000), [], 'the morning tick re-arms it (never fires)');
   t.same(e.process([ev(at(19) + 86_400_000, 'detection.person', 'zone-a')]).length, 1, 'fires again the next night');
 });
+
+t.test('sequences: A then B within T (seen), and the negation (none)', async (t) => {
+  const e = engine([
+    { id: 'seq', when: { event: { type: 'door.forced' } }, if: { seen: { type: 'badge.denied', within: '2m' } } },
+  ]);
+  const at = (m: number) => T0 + m * M;
+  t.same(names(e.process([ev(at(0), 'door.forced', 'd1')])), [], 'B without A');
+  t.same(names(e.process([ev(at(1), 'badge.denied', 'd1'), ev(at(2), 'door.forced', 'd1')])), ['seq@2'], 'A then B within 2 min');
+  t.same(names(e.process([ev(at(3), 'door.forced', 'd1')])), [], 'edge-triggered');
+  t.same(names(e.process([ev(at(10), 'door.forced', 'd1')])), [], 're-arms (A is 9 min old)...');
+  t.same(names(e.process([ev(at(20), 'badge.denied', 'd1'), ev(at(23), 'door.forced', 'd1')])), [], '...and B 3 min after A is too late');
+});

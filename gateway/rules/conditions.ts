@@ -74,13 +74,16 @@ export function compileCondition(c: Condition, trigger: RuleTrigger, host: Host,
     };
   }
   if (c.time) return compileTime(c.time, host.clock, path);
-  if (c.none) {
-    const { within, subject } = c.none;
-    const ms = durationMs(within);
-    const prefix = c.none.type.endsWith('*');
-    const type = prefix ? c.none.type.slice(0, -1) : c.none.type;
+  // `none`: no such event within the window; `seen`: at least one — "A then B within T"
+  // is a rule triggered by B with `seen: { type: A, within: T }`.
+  const ev = c.none ?? c.seen;
+  if (ev) {
+    const ms = durationMs(ev.within);
+    const prefix = ev.type.endsWith('*');
+    const type = prefix ? ev.type.slice(0, -1) : ev.type;
     needs.none.push({ type, prefix, ms });
-    return (s) => !host.events.seen(s.now, ms, type, prefix, subject);
+    const negate = c.none !== undefined;
+    return (s) => host.events.seen(s.now, ms, type, prefix, ev.subject) !== negate;
   }
   for (const agg of AGGREGATES) {
     const w = c[agg];

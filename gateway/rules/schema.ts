@@ -88,11 +88,12 @@ export const ConditionSchema = Type.Recursive(
         time: Type.Optional(TimeOfDay),
         point: Type.Optional(PointState),
         none: Type.Optional(NoEvent),
+        seen: Type.Optional(NoEvent),
         all: Type.Optional(Type.Array(Cond, { minItems: 1 })),
         any: Type.Optional(Type.Array(Cond, { minItems: 1 })),
         not: Type.Optional(Cond),
       },
-      { ...ONE, description: 'exactly one of: value, avg, min, max, sum, count, time, point, none, all, any, not' },
+      { ...ONE, description: 'exactly one of: value, avg, min, max, sum, count, time, point, none, seen, all, any, not' },
     ),
   { $id: 'RuleCondition' },
 );
