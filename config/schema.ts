@@ -146,6 +146,10 @@ export const SiteConfigSchema = Strict(
     drivers: Section({ mqtt: MqttDriver, modbus: ModbusDriverSchema, simulator: SimulatorDriver }, 'Protocol drivers'),
     devices: Type.Array(Device, { default: [] }),
     locks: Type.Array(Lock, { default: [], description: 'Doors the gateway can lock and unlock locally' }),
+    allowLists: Type.Record(Type.String(), Type.Array(Type.String({ minLength: 1 })), {
+      default: {},
+      description: 'Named lists of badge/keypad credential ids, for rules with a badge action',
+    }),
     timezone: Type.String({ default: 'UTC', description: 'IANA time zone of the site, for rule times of day (e.g. Europe/Berlin)' }),
     rules: Type.Array(RuleSchema, { default: [], description: 'Local automation: see docs/RULES.md' }),
     sync: Section(

@@ -155,6 +155,10 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
       }
       if (a.lock?.group !== undefined && !lockGroups.has(a.lock.group)) out.push({ path: [...at, 'lock', 'group'], message: `no lock is in group "${a.lock.group}"` });
       if (a.lock && !a.lock.locks && a.lock.group === undefined) out.push({ path: [...at, 'lock'], message: 'name locks: [...] or a group' });
+      if (a.badge && !lockIds.has(a.badge.lock)) out.push({ path: [...at, 'badge', 'lock'], message: `unknown lock "${a.badge.lock}"` });
+      if (a.badge && !(a.badge.list in cfg.allowLists)) {
+        out.push({ path: [...at, 'badge', 'list'], message: `unknown allow-list "${a.badge.list}" (allowLists: ${Object.keys(cfg.allowLists).join(', ') || 'none'})` });
+      }
     });
   });
   try {

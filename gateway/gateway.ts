@@ -105,6 +105,8 @@ export class Gateway {
         raiseAlert: (a) => this.alerts.raise(a),
         write: (cmd) => this.supervisor.write(cmd),
         operateLock: (id, action, actor, opts) => this.locks.operate(id, action, actor, opts),
+        denyLock: (id, action, actor, detail) => this.locks.deny(id, action, actor, detail),
+        allowList: (name) => this.config.allowLists[name],
         locksInGroup: (group) => this.locks.list().filter((l) => l.group === group).map((l) => l.id),
         publish: (topic, payload, qos) => {
           const mqtt = this.supervisor.get('mqtt') as MqttDriver | undefined;

@@ -156,6 +156,12 @@ export class LockController {
     }
   }
 
+  /** Records a refused attempt decided elsewhere (e.g. a badge not on the allow-list). */
+  async deny(id: string, action: LockAction, actor: Actor, detail: string): Promise<LockOutcome> {
+    await this.emit('access.denied', { lock: id, group: this.locks.get(id)?.group ?? null, action, by: actor.name, role: actor.role, via: actor.via, reason: null, detail }, id);
+    return { granted: false, status: 403, detail };
+  }
+
   /** Records an attempt that never got as far as an identity (no or a bad token). */
   async auditUnauthenticated(id: string, action: LockAction, via: string, why: string): Promise<void> {
     await this.emit('access.denied', { lock: id, group: this.locks.get(id)?.group ?? null, action, by: null, role: null, via, reason: null, detail: why }, id);

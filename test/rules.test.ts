@@ -241,3 +241,32 @@ t.test('schedule triggers fire at cron times in the site time zone', async (t) =
   }, 'two scheduled firings', 5000);
   t.equal(beats[0]?.subject, 'beat', 'a scheduled rule acts with its own id as subject');
 });
+
+t.test('a badge reader opens a door only for credentials on the local allow-list, all audited', async (t) => {
+  const peer = await startModbusPeer();
+  t.teardown(() => peer.close());
+  const dir = tempDir();
+  const g = await startGateway(
+    {
+      ...site(peer, dir, [{ id: 'lab-badge', when: { reading: { device: 'reader-lab', point: 'badge' } }, then: [{ badge: { lock: 'lab-door', list: 'staff', seconds: 0 } }] }]),
+      allowLists: { staff: ['04A1B2C3', '1234'] },
+    },
+    dir,
+  );
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(dir);
+  });
+  const audit = async () =>
+    (await api<{ events: { type: string; data: { by: string; via: string; detail: string } }[] }>(g.httpUrl, '/api/v1/events?type=access.*', g.adminToken)).body.events;
+  const c = await connect(g.mqttPort);
+  t.teardown(() => endClient(c));
+  await publish(c, 'devices/test/lab/reader-lab/telemetry', JSON.stringify({ badge: 'FFFF0000' }));
+  const denied = await waitFor(async () => (await audit()).find((e) => e.type === 'access.denied'), 'denied badge audited');
+  t.match(denied.data, { by: 'badge:FFFF0000', via: 'badge', detail: /not on allow-list "staff"/ });
+  t.equal(peer.coils[1], false, 'the door stayed locked');
+  await publish(c, 'devices/test/lab/reader-lab/telemetry/badge', '1234'); // a keypad code, as a plain value
+  await waitFor(() => (peer.coils[1] ? true : undefined), 'door opened for an allowed code');
+  const granted = await waitFor(async () => (await audit()).find((e) => e.type === 'access.granted'), 'granted badge audited');
+  t.match(granted.data, { by: 'badge:1234', via: 'badge' });
+});

@@ -14,6 +14,8 @@ export interface ActionTargets {
   raiseAlert(a: { key: string; rule: string; severity: Severity; message: string; data: unknown }): Promise<unknown>;
   write(cmd: Command): Promise<CommandResult>;
   operateLock(id: string, action: LockAction, actor: Actor, opts: { seconds?: number; reason?: string }): Promise<LockOutcome>;
+  denyLock(id: string, action: LockAction, actor: Actor, detail: string): Promise<LockOutcome>;
+  allowList(name: string): readonly string[] | undefined;
   locksInGroup(group: string): string[];
   publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void>;
   emitEvent(type: string, data: unknown, subject?: string): Promise<void>;
@@ -63,6 +65,19 @@ export class ActionExecutor {
       );
       const failed = outcomes.filter((o) => !o.granted);
       if (failed.length > 0) throw new Error(failed.map((o) => o.detail).join('; '));
+    } else if (a.badge) {
+      // A badge/keypad reading: open the door only for a credential on the local
+      // allow-list; either way the attempt is audited with the credential as actor.
+      const { lock, list, credential } = a.badge;
+      const actor: Actor = { name: `badge:${credential}`, role: 'admin', doorGroups: ['*'], via: 'badge' };
+      const allowed = this.targets.allowList(list);
+      if (!allowed) throw new Error(`unknown allow-list "${list}"`);
+      if (!allowed.includes(credential)) {
+        await this.targets.denyLock(lock, 'unlock', actor, `credential not on allow-list "${list}"`);
+        return;
+      }
+      const o = await this.targets.operateLock(lock, 'unlock', actor, { ...(a.badge.seconds !== undefined ? { seconds: a.badge.seconds } : {}), reason: `rule ${f.rule}, allow-list ${list}` });
+      if (!o.granted) throw new Error(o.detail);
     } else if (a.publish) {
       const payload = typeof a.publish.payload === 'string' ? a.publish.payload : JSON.stringify(a.publish.payload ?? null);
       await this.targets.publish(a.publish.topic, Buffer.from(payload), (a.publish.qos ?? 0) as 0 | 1);

@@ -121,6 +121,14 @@ export const ActionSchema = Strict(
     ),
     publish: Type.Optional(Strict({ topic: Template, payload: Json, qos: Type.Optional(Type.Integer({ minimum: 0, maximum: 1 })) })),
     event: Type.Optional(Strict({ type: Type.String({ pattern: '^[a-z][a-z0-9_.-]*$' }), data: Type.Optional(Json) })),
+    badge: Type.Optional(
+      Strict({
+        lock: Type.String({ description: 'The lock to open for an allowed credential' }),
+        list: Type.String({ description: 'A key of the site allowLists' }),
+        credential: Type.String({ default: '{{value}}', description: 'Templated; default: the triggering reading value' }),
+        seconds: Type.Optional(Type.Integer({ minimum: 0 })),
+      }),
+    ),
     webhook: Type.Optional(
       Strict({
         url: Type.String({ pattern: '^https?://', description: 'Templated; called once, a failure is recorded as rule.action_failed' }),
@@ -131,7 +139,7 @@ export const ActionSchema = Strict(
       }),
     ),
   },
-  { ...ONE, description: 'exactly one of: alert, write, lock, publish, event, webhook' },
+  { ...ONE, description: 'exactly one of: alert, write, lock, badge, publish, event, webhook' },
 );
 export type Action = Static<typeof ActionSchema>;
 
