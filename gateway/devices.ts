@@ -58,6 +58,16 @@ export class DeviceRegistry {
     if (e) e.online = online;
   }
 
+  /** Online state and last transport of one device, without building the whole list. */
+  state(id: string): { online: boolean; via: string | null } | undefined {
+    const e = this.byId.get(id);
+    return e ? { online: e.online, via: e.via } : undefined;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
   list(): DeviceState[] {
     return [...this.byId.values()]
       .sort((a, b) => a.id.localeCompare(b.id))

@@ -212,7 +212,7 @@ export class Gateway {
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
       drivers: this.supervisor?.status() ?? {},
       store: { path: this.dbPath, queuedRows: this.writer?.queuedRows ?? 0, nextSeq: this.writer?.nextSeq ?? null },
-      devices: this.devices.list().length,
+      devices: this.devices.size,
       rssBytes: process.memoryUsage.rss(),
     };
   }

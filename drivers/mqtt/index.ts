@@ -113,14 +113,11 @@ export class MqttDriver implements Driver {
 
   /** Publishes a command to the device's command topic (QoS1); the device acts on it. */
   async write(cmd: Command): Promise<CommandResult> {
-    const broker = this.broker;
     const dev = this.site.devices.find((d) => d.id === cmd.device && d.mqtt !== undefined);
-    if (!broker || !dev) return { ok: false, detail: `device "${cmd.device}" is not a configured MQTT device` };
+    if (!this.broker || !dev) return { ok: false, detail: `device "${cmd.device}" is not a configured MQTT device` };
     const topic = commandTopic(this.site.site, dev.zone, dev.id);
     const payload = Buffer.from(JSON.stringify({ id: cmd.id, action: cmd.action, args: cmd.args ?? {}, requestedBy: cmd.requestedBy, ts: Date.now() }));
-    await new Promise<void>((resolve, reject) =>
-      broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err?: Error) => (err ? reject(err) : resolve())),
-    );
+    await this.publish(topic, payload, 1);
     return { ok: true, detail: `published to ${topic}` };
   }
 
@@ -160,7 +157,7 @@ export class MqttDriver implements Driver {
   // Records a state change once: a disconnect right after an LWT "offline" adds nothing.
   private setOnline(device: string, zone: string, online: boolean, reason: string, clientId?: string): void {
     const ctx = this.ctx!;
-    const known = ctx.devices.list().find((d) => d.id === device);
+    const known = ctx.devices.state(device);
     ctx.devices.setOnline(device, online, DRIVER, zone);
     if (known && known.online === online && known.via === DRIVER) return;
     void ctx.emitEvent(online ? 'device.online' : 'device.offline', { device, zone, reason, clientId }, device).catch((err: Error) =>

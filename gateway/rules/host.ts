@@ -129,6 +129,9 @@ export class RulesHost {
 
   private async broadcast(task: WorkerTask): Promise<void> {
     const results = await Promise.all(this.shards.map((s) => this.run(s, task)));
+    // A shard that failed every attempt skipped these facts: count them, do not hide it.
+    const failed = results.filter((r) => r === null).length;
+    if (failed > 0 && task.op === 'process') this.metrics.rejects.inc({ driver: 'rules', reason: 'rules_worker_failed' }, task.facts.length * failed);
     const firings = results.flatMap((r) => (r && 'firings' in r ? r.firings : []));
     for (const r of results) if (r && 'evaluations' in r) this.metrics.rulesEvaluations.inc(r.evaluations);
     if (firings.length > 0) {
