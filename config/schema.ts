@@ -57,6 +57,10 @@ const Device = Strict({
   id: Id('Device id, unique in the site; the {device} part of its MQTT topics'),
   zone: Id('Zone (room, floor, area); the {zone} part of its MQTT topics'),
   name: Type.Optional(Type.String()),
+  tags: Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), {
+    default: [],
+    description: 'Free labels for rules (e.g. [hvac, critical]): `when.reading.tags` and `device` conditions select by them',
+  }),
   modbus: Type.Optional(ModbusDeviceSchema),
   mqtt: Type.Optional(
     Strict({

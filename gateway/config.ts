@@ -143,6 +143,18 @@ function crossChecks(cfg: SiteConfig): { path: (string | number)[]; message: str
         }
       }
     }
+    const series = r.when.reading ? 'reading' : r.when.change ? 'change' : null;
+    const filter = r.when.reading ?? r.when.change;
+    if (series && filter) {
+      // Readings get zone and tags only from devices:, so a filter nothing carries is a typo.
+      const zones = new Set(cfg.devices.map((d) => d.zone));
+      if (filter.zone !== undefined && !filter.zone.includes('*') && !zones.has(filter.zone)) {
+        out.push({ path: ['rules', i, 'when', series, 'zone'], message: `no device is in zone "${filter.zone}" (zones: ${[...zones].join(', ') || 'none'})` });
+      }
+      for (const [k, tag] of (filter.tags ?? []).entries()) {
+        if (!cfg.devices.some((d) => d.tags.includes(tag))) out.push({ path: ['rules', i, 'when', series, 'tags', k], message: `no device has tag "${tag}"` });
+      }
+    }
     if (r.when.schedule !== undefined) {
       const err = cronError(r.when.schedule, cfg.timezone);
       if (err) out.push({ path: ['rules', i, 'when', 'schedule'], message: `not a cron expression: ${err}` });

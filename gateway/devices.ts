@@ -34,7 +34,7 @@ export class DeviceRegistry {
     }
   }
 
-  get(id: string): DeviceConfig | undefined {
+  get(id: string): Pick<DeviceConfig, 'id' | 'zone' | 'name'> | undefined {
     const e = this.byId.get(id);
     return e?.configured ? { id: e.id, zone: e.zone ?? '', ...(e.name ? { name: e.name } : {}) } : undefined;
   }

@@ -118,7 +118,7 @@ export class Gateway {
       this.metrics,
       this.log.child({ component: 'rules' }),
     );
-    this.rules = new RulesHost({ rules: this.config.rules, timezone: this.config.timezone, site: this.config.site }, this.db.instance, (f) => executor.handle(f), this.metrics, this.log);
+    this.rules = new RulesHost({ rules: this.config.rules, timezone: this.config.timezone, site: this.config.site, devices: this.config.devices.map((d) => ({ id: d.id, zone: d.zone, tags: d.tags })) }, this.db.instance, (f) => executor.handle(f), this.metrics, this.log);
     await this.rules.start();
     this.bus.on('readings', (r) => this.rules.offerReadings(r));
     // Rules' own bookkeeping events are not facts, or a catch-all rule could feed itself.

@@ -1,29 +1,11 @@
 // The pure rule engine: conditions, windows, timers, hysteresis, state round-trips, time zones.
 import t from 'tap';
-import { stringify } from 'yaml';
-import { parseConfig } from '../gateway/config.js';
 import { LocalClock, minuteOfDay } from '../gateway/rules/clock.js';
 import { RuleEngine, type EngineState, type Fact, type Firing } from '../gateway/rules/engine.js';
 import type { RuleConfig } from '../gateway/rules/schema.js';
+import { ALERT, M, T0, engine, ev, load, names, on, rd, type Obj } from './helpers/rules.js';
 
-type Obj = Record<string, unknown>;
-const M = 60_000;
-const T0 = Date.UTC(2026, 0, 5, 12); // a Monday, 12:00 UTC
-const ALERT = [{ alert: { severity: 'high', message: 'm' } }];
-
-/** Runs rules through the site schema (validation + defaults), as the gateway does. */
-function load(rules: Obj[]): RuleConfig[] {
-  const site = { site: 't', devices: [{ id: 'hvac', zone: 'z' }], rules: rules.map((r) => ({ then: ALERT, ...r })) };
-  const yaml = stringify(site, { aliasDuplicateObjects: false });
-  return parseConfig(yaml, 'rules.yaml').rules;
-}
-const engine = (rules: Obj[], timezone = 'UTC') => new RuleEngine(load(rules), { timezone });
-const rd = (ts: number, device: string, point: string, value: number | boolean | string): Fact => ({ kind: 'reading', reading: { ts, device, point, value } });
-const ev = (ts: number, type: string, subject?: string): Fact => ({ kind: 'event', event: { id: `e${ts}`, ts, type, source: 'test', ...(subject ? { subject } : {}) } });
-const on = (device: string, point: string) => ({ reading: { device, point } });
 const gt30 = { value: { op: '>', value: 30 } };
-/** `rule@minutes` (plus the instance key when asked): compact firing lists. */
-const names = (fs: Firing[], key = false) => fs.map((f) => `${f.rule}@${(f.ts - T0) / M}${key ? ` ${f.key}` : ''}`);
 
 /** Whether `cond` holds for a reading of d/go at `at` (after `facts`). */
 function holds(cond: Obj, o: { facts?: Fact[]; at?: number; value?: number | boolean | string; tz?: string } = {}): boolean {

@@ -270,3 +270,42 @@ t.test('a badge reader opens a door only for credentials on the local allow-list
   const granted = await waitFor(async () => (await audit()).find((e) => e.type === 'access.granted'), 'granted badge audited');
   t.match(granted.data, { by: 'badge:1234', via: 'badge' });
 });
+
+t.test('a state-change trigger with a tag filter runs in the workers with the configured devices', async (t) => {
+  const dir = tempDir();
+  const g = await startGateway(
+    {
+      devices: [
+        { id: 'door-1', zone: 'lobby', tags: ['entry'] },
+        { id: 'door-2', zone: 'lobby' },
+      ],
+      rules: [
+        {
+          id: 'entry-opened',
+          when: { change: { device: 'door-*', point: 'open', from: false, to: true, tags: ['entry'] } },
+          then: [{ event: { type: 'door.opened', data: { door: '{{device}}', zone: '{{zone}}', was: '{{previous}}' } } }],
+        },
+      ],
+    },
+    dir,
+  );
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(g.dir);
+  });
+  const mqtt = await connect(g.mqttPort);
+  t.teardown(() => endClient(mqtt));
+  for (const door of ['door-1', 'door-2']) {
+    await publish(mqtt, `devices/test/lobby/${door}/telemetry`, JSON.stringify({ open: false }));
+    await publish(mqtt, `devices/test/lobby/${door}/telemetry`, JSON.stringify({ open: true }));
+  }
+  type Ev = { subject?: string; data: { door: string; zone: string; was: string } };
+  const events = await waitFor(async () => {
+    const ev = (await api<{ events: Ev[] }>(g.httpUrl, '/api/v1/events?type=door.opened', g.adminToken)).body.events;
+    return ev.length > 0 ? ev : undefined;
+  }, 'door.opened event');
+  await new Promise((r) => setTimeout(r, 200));
+  const all = (await api<{ events: Ev[] }>(g.httpUrl, '/api/v1/events?type=door.opened', g.adminToken)).body.events;
+  t.equal(all.length, 1, 'only the tagged door, only its false → true transition');
+  t.same(events[0]?.data, { door: 'door-1', zone: 'lobby', was: 'false' });
+});

@@ -5,6 +5,7 @@ import type { ReadingValue } from '../types.js';
 import { LocalClock, minuteOfDay, parseTimeOfDay, weekday } from './clock.js';
 import { compare, globRegExp, literalRegExp } from './compare.js';
 import { AGGREGATES, DAYS, durationMs, type Aggregate, type Condition, type RuleTrigger } from './schema.js';
+import type { DeviceDirectory } from './devices.js';
 import type { EventLog, SampleBuffer } from './windows.js';
 
 /** What conditions may read of one series: its latest value and its window samples. */
@@ -23,12 +24,17 @@ export interface Scope {
   series: SeriesView | undefined;
   /** The triggering reading's value (undefined for event-triggered rules). */
   value: ReadingValue | undefined;
+  /** The device the fact is about: the reading's, or an event's data.device / subject. */
+  device: string | undefined;
+  /** A zone the fact names itself (an event's data.zone); else the device's configured zone applies. */
+  zone: string | undefined;
 }
 
 export interface Host {
   series(device: string, point: string): SeriesView | undefined;
   readonly events: EventLog;
   readonly clock: LocalClock;
+  readonly devices: DeviceDirectory;
 }
 
 export type Pred = (s: Scope) => boolean;
@@ -73,6 +79,10 @@ export function compileCondition(c: Condition, trigger: RuleTrigger, host: Host,
       return r !== undefined && compare(r.value, op, value);
     };
   }
+  if (c.device) {
+    const match = host.devices.compile(c.device);
+    return match ? (s) => match(s.device, s.zone) : () => true;
+  }
   if (c.time) return compileTime(c.time, host.clock, path);
   // `none`: no such event within the window; `seen`: at least one — "A then B within T"
   // is a rule triggered by B with `seen: { type: A, within: T }`.
@@ -98,8 +108,9 @@ function compileWindow(agg: Aggregate, w: Windowed, trigger: RuleTrigger, host: 
   const ms = durationMs(w.window);
   const { op, value } = w;
   // A side not named defaults to the triggering reading's; event rules must name both.
-  const dev = w.device ?? trigger.reading?.device;
-  const pt = w.point ?? trigger.reading?.point;
+  const own = trigger.reading ?? trigger.change;
+  const dev = w.device ?? own?.device;
+  const pt = w.point ?? own?.point;
   if (dev === undefined || pt === undefined) return FALSE;
   needs.windows.push({
     device: w.device !== undefined ? literalRegExp(dev) : globRegExp(dev),

@@ -42,9 +42,10 @@
 //     `series` = series currently holding window samples.
 // 12. restore() merges a snapshot into the engine: exact on a fresh engine, and several
 //     snapshots (shards of an older layout) can be layered. Rule state is matched by rule id.
-import type { OutpostEvent, Reading } from '../types.js';
+import type { OutpostEvent, Reading, ReadingValue } from '../types.js';
 import { LocalClock } from './clock.js';
-import { numeric } from './compare.js';
+import { compare, numeric } from './compare.js';
+import { DeviceDirectory, eventDevice, type DeviceInfo } from './devices.js';
 import type { Host, Needs, Scope } from './conditions.js';
 import { compileRule, TriggerIndex, type CompiledRule, type Instance, type Series } from './rule.js';
 import type { Action, RuleConfig } from './schema.js';
@@ -54,12 +55,29 @@ import { EventLog, SampleBuffer } from './windows.js';
 
 export type { EngineState, InstanceState, SeriesState } from './state.js';
 export type Fact = { kind: 'reading'; reading: Reading } | { kind: 'event'; event: OutpostEvent };
-export interface FiringContext { rule: string; device?: string; point?: string; value?: number | boolean | string; type?: string; subject?: string; ts: number }
+export interface FiringContext {
+  rule: string;
+  device?: string;
+  point?: string;
+  value?: ReadingValue;
+  previous?: ReadingValue;
+  zone?: string;
+  type?: string;
+  subject?: string;
+  ts: number;
+}
 export interface Firing { rule: string; key: string; ts: number; context: FiringContext; actions: Action[] }
 
 interface EvalScope extends Scope {
   type: string | undefined;
   subject: string | undefined;
+  previous: ReadingValue | undefined;
+}
+
+export interface EngineOptions {
+  timezone: string;
+  /** Zone and tags of the configured devices, for trigger filters and `device` conditions. */
+  devices?: readonly DeviceInfo[];
 }
 
 export class RuleEngine {
@@ -73,14 +91,17 @@ export class RuleEngine {
   private readonly triggers: TriggerIndex;
   private readonly needs: Needs = { windows: [], none: [] };
   private readonly noneTypes = new Map<string, boolean>();
-  private readonly scope: EvalScope = { now: 0, series: undefined, value: undefined, type: undefined, subject: undefined };
+  private readonly scope: EvalScope = { now: 0, series: undefined, value: undefined, device: undefined, zone: undefined, type: undefined, subject: undefined, previous: undefined };
+  private readonly devices: DeviceDirectory;
   private evaluations = 0;
 
-  constructor(rules: readonly RuleConfig[], opts: { timezone: string }) {
+  constructor(rules: readonly RuleConfig[], opts: EngineOptions) {
+    this.devices = new DeviceDirectory(opts.devices);
     const host: Host = {
       series: (device, point) => this.store.get(device)?.get(point),
       events: this.events,
       clock: new LocalClock(opts.timezone),
+      devices: this.devices,
     };
     rules.forEach((cfg, idx) => {
       if (cfg.enabled === false) return;
@@ -111,8 +132,11 @@ export class RuleEngine {
     const sc = this.scope;
     for (const inst of due) {
       sc.now = now;
-      sc.series = inst.device !== undefined ? this.series(inst.device, inst.point!, false) : undefined;
+      sc.series = inst.device !== undefined && inst.point !== undefined ? this.series(inst.device, inst.point, false) : undefined;
       sc.value = inst.value;
+      sc.previous = inst.previous;
+      sc.device = inst.device;
+      sc.zone = inst.zone;
       sc.type = inst.type;
       sc.subject = inst.subject;
       this.evaluate(inst.rule, inst.key, out);
@@ -182,7 +206,12 @@ export class RuleEngine {
 
   private onReading(r: Reading, out: Firing[]): void {
     const s = this.series(r.device, r.point, true);
+    // A change is a newer reading whose value differs from the latest known one (the first
+    // reading of a point is not a change; NaN equals NaN so a dead sensor is one change).
+    const previous = s.ts === -Infinity ? undefined : s.value;
+    let changed = false;
     if (r.ts >= s.ts) {
+      changed = previous !== undefined && previous !== r.value && !(Number.isNaN(previous) && Number.isNaN(r.value));
       s.value = r.value;
       s.ts = r.ts;
     }
@@ -193,9 +222,14 @@ export class RuleEngine {
     if (s.rules.length === 0) return;
     const sc = this.scope;
     for (const rule of s.rules) {
+      const ch = rule.change;
+      if (ch && (!changed || (ch.from !== undefined && !compare(previous!, '==', ch.from)) || (ch.to !== undefined && !compare(r.value, '==', ch.to)))) continue;
       sc.now = r.ts;
       sc.series = s;
       sc.value = r.value;
+      sc.previous = previous;
+      sc.device = r.device;
+      sc.zone = undefined;
       sc.type = sc.subject = undefined;
       this.evaluate(rule, s.key, out);
     }
@@ -206,10 +240,14 @@ export class RuleEngine {
     const rules = this.triggers.forEvent(e.type);
     const key = e.subject ?? '';
     const sc = this.scope;
+    const about = rules.length > 0 ? eventDevice(e.data, e.subject) : null;
     for (const rule of rules) {
       if (rule.subject && !rule.subject.test(key)) continue;
+      if (rule.filter && !rule.filter(about!.device, about!.zone)) continue;
       sc.now = e.ts;
-      sc.series = sc.value = undefined;
+      sc.series = sc.value = sc.previous = undefined;
+      sc.device = about!.device;
+      sc.zone = about!.zone;
       sc.type = e.type;
       sc.subject = e.subject;
       this.evaluate(rule, key, out);
@@ -224,9 +262,7 @@ export class RuleEngine {
     let inst = rule.instances.get(key);
     if (inst) {
       inst.ts = now;
-      inst.value = sc.value;
-      inst.type = sc.type;
-      inst.subject = sc.subject;
+      this.remember(inst);
       if (inst.active) {
         if (rule.clear ? rule.clear(sc) : !rule.cond!(sc)) {
           inst.active = false;
@@ -256,13 +292,17 @@ export class RuleEngine {
     inst.active = rule.cond !== null;
     this.settle(inst, now);
     const context: FiringContext = { rule: rule.id, ts: now };
+    const zone = this.devices.zoneOf(inst.device, inst.zone);
+    if (zone !== undefined) context.zone = zone;
     if (rule.event) {
       if (inst.type !== undefined) context.type = inst.type;
       if (inst.subject !== undefined) context.subject = inst.subject;
+      if (inst.device !== undefined) context.device = inst.device;
     } else {
       context.device = inst.device;
       context.point = inst.point;
       if (inst.value !== undefined) context.value = inst.value;
+      if (inst.previous !== undefined) context.previous = inst.previous;
     }
     out.push({ rule: rule.id, key, ts: now, context, actions: renderActions(rule.cfg.then, context, rule.event) });
   }
@@ -270,15 +310,21 @@ export class RuleEngine {
   private instance(rule: CompiledRule, key: string): Instance {
     const sc = this.scope;
     const inst: Instance = { rule, key, since: null, active: false, lastFired: null, ts: sc.now };
-    if (sc.series) {
-      inst.device = sc.series.device;
-      inst.point = sc.series.point;
-    }
-    inst.value = sc.value;
-    inst.type = sc.type;
-    inst.subject = sc.subject;
+    if (sc.series) inst.point = sc.series.point;
+    this.remember(inst);
     rule.instances.set(key, inst);
     return inst;
+  }
+
+  /** The instance keeps its latest trigger, so tick re-evaluations and firings can use it. */
+  private remember(inst: Instance): void {
+    const sc = this.scope;
+    inst.device = sc.device;
+    inst.zone = sc.zone;
+    inst.value = sc.value;
+    inst.previous = sc.previous;
+    inst.type = sc.type;
+    inst.subject = sc.subject;
   }
 
   /** Keeps pending in sync, and forgets instances with nothing left to remember. */

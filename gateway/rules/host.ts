@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { withConnection } from '../store/queries.js';
 import type { OutpostEvent, Reading } from '../types.js';
+import type { DeviceInfo } from './devices.js';
 import type { Fact, Firing } from './engine.js';
 import { Scheduler, engineRule } from './schedule.js';
 import type { RuleConfig } from './schema.js';
@@ -35,6 +36,7 @@ export interface RulesHostOptions {
   rules: readonly RuleConfig[];
   timezone: string;
   site: string;
+  devices?: DeviceInfo[];
   shards?: number;
 }
 
@@ -158,7 +160,7 @@ export class RulesHost {
   }
 
   private async init(shard: Shard, states: string[]): Promise<void> {
-    await shard.pool.run({ op: 'init', rules: shard.rules, timezone: this.opts.timezone, states });
+    await shard.pool.run({ op: 'init', rules: shard.rules, timezone: this.opts.timezone, devices: this.opts.devices ?? [], states });
   }
 
   /** Test hook: kills one shard's worker thread. */

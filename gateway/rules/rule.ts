@@ -4,6 +4,7 @@
 import type { ReadingValue } from '../types.js';
 import { globRegExp, isGlob } from './compare.js';
 import { compileCondition, type Host, type Needs, type Pred, type SeriesView } from './conditions.js';
+import type { DeviceMatch } from './devices.js';
 import { durationMs, type RuleConfig } from './schema.js';
 
 export interface CompiledRule {
@@ -16,6 +17,8 @@ export interface CompiledRule {
   forMs: number;
   cooldownMs: number;
   subject: RegExp | null; // event trigger's subject glob
+  filter: DeviceMatch | null; // trigger's zone/tags filter
+  change: { from?: ReadingValue; to?: ReadingValue } | null; // state-change trigger
   instances: Map<string, Instance>;
 }
 
@@ -30,6 +33,8 @@ export interface Instance {
   device?: string;
   point?: string;
   value?: ReadingValue;
+  previous?: ReadingValue;
+  zone?: string; // a zone named by the triggering event itself
   type?: string;
   subject?: string;
 }
@@ -44,6 +49,12 @@ export interface Series extends SeriesView {
 export function compileRule(cfg: RuleConfig, idx: number, host: Host, needs: Needs): CompiledRule {
   const at = `rules[${idx}] (${cfg.id})`;
   const trigger = cfg.when;
+  const series = trigger.reading ?? trigger.change;
+  const filterCfg = series ?? trigger.event;
+  const filter = filterCfg ? host.devices.compile({ zone: filterCfg.zone, tags: filterCfg.tags }) : null;
+  const change = trigger.change
+    ? { ...(trigger.change.from !== undefined ? { from: trigger.change.from } : {}), ...(trigger.change.to !== undefined ? { to: trigger.change.to } : {}) }
+    : null;
   return {
     idx,
     id: cfg.id,
@@ -54,6 +65,8 @@ export function compileRule(cfg: RuleConfig, idx: number, host: Host, needs: Nee
     forMs: cfg.for ? durationMs(cfg.for) : 0,
     cooldownMs: cfg.cooldown ? durationMs(cfg.cooldown) : 0,
     subject: trigger.event?.subject !== undefined ? globRegExp(trigger.event.subject) : null,
+    filter,
+    change,
     instances: new Map(),
   };
 }
@@ -70,7 +83,8 @@ export class TriggerIndex {
 
   constructor(rules: readonly CompiledRule[]) {
     for (const rule of rules) {
-      const { reading, event } = rule.cfg.when;
+      const { event } = rule.cfg.when;
+      const reading = rule.cfg.when.reading ?? rule.cfg.when.change;
       if (reading) {
         const device = reading.device ?? '*';
         const point = reading.point ?? '*';
@@ -83,11 +97,14 @@ export class TriggerIndex {
     }
   }
 
-  /** Rules triggered by a reading of this series, in config order. The engine caches it per series. */
+  /**
+   * Rules triggered by a reading (or change) of this series, in config order, with the
+   * trigger's zone/tags filter already applied. The engine caches it per series.
+   */
   forReading(device: string, point: string): CompiledRule[] {
     const out = [...(this.exact.get(device)?.get(point) ?? [])];
     for (const g of this.globs) if (g.device.test(device) && g.point.test(point)) out.push(g.rule);
-    return out.sort(byIdx);
+    return out.filter((r) => !r.filter || r.filter(device, undefined)).sort(byIdx);
   }
 
   /** Rules whose trigger type matches (the subject glob is checked per event). */

@@ -2,7 +2,8 @@
 // schema like every other key — there is no expression text to eval. A rule:
 //
 //   - id: server-room-hot
-//     when: { reading: { device: "temp-*", point: temperature } }   # or event: {type: ...}
+//     when: { reading: { device: "temp-*", point: temperature, zone: "server-*" } }
+//                                 # or change: {device, point, from?, to?}, event: {type}, schedule: cron
 //     if:
 //       all:
 //         - { value: { op: ">", value: 30 } }                        # the triggering value
@@ -66,6 +67,21 @@ const PointState = Strict({
   value: Type.Union([Type.Number(), Type.Boolean(), Type.String()]),
 });
 
+// Device filters: on a trigger, other devices do not evaluate the rule at all; as a condition, they test the triggering device.
+const DeviceFilterProps = {
+  zone: Type.Optional(Type.String({ description: 'Only devices in this zone (glob; from devices[].zone)' })),
+  tags: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Only devices carrying every one of these tags' })),
+};
+const Literal = Type.Union([Type.Number(), Type.Boolean(), Type.String()]);
+
+const DeviceFilter = Strict(
+  {
+    id: Type.Optional(Type.String({ description: 'Device id glob' })),
+    ...DeviceFilterProps,
+  },
+  { minProperties: 1, description: 'The triggering device (an event\'s data.device, else its subject): id, zone and/or tags' },
+);
+
 const NoEvent = Strict({
   type: Type.String({ description: 'Event type (a trailing * matches a prefix)' }),
   within: Duration('How far back to look'),
@@ -87,13 +103,14 @@ export const ConditionSchema = Type.Recursive(
         count: Type.Optional(Windowed),
         time: Type.Optional(TimeOfDay),
         point: Type.Optional(PointState),
+        device: Type.Optional(DeviceFilter),
         none: Type.Optional(NoEvent),
         seen: Type.Optional(NoEvent),
         all: Type.Optional(Type.Array(Cond, { minItems: 1 })),
         any: Type.Optional(Type.Array(Cond, { minItems: 1 })),
         not: Type.Optional(Cond),
       },
-      { ...ONE, description: 'exactly one of: value, avg, min, max, sum, count, time, point, none, seen, all, any, not' },
+      { ...ONE, description: 'exactly one of: value, avg, min, max, sum, count, time, point, device, none, seen, all, any, not' },
     ),
   { $id: 'RuleCondition' },
 );
@@ -104,7 +121,7 @@ const ConditionRef = Type.Unsafe<Condition>({ $ref: 'RuleCondition' });
 export const SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-const Template = Type.String({ description: 'Text; {{rule}}, {{device}}, {{point}}, {{value}}, {{type}}, {{subject}} are filled in' });
+const Template = Type.String({ description: 'Text; {{rule}}, {{device}}, {{point}}, {{value}}, {{previous}}, {{zone}}, {{type}}, {{subject}} are filled in' });
 const Json = Type.Unknown();
 
 export const ActionSchema = Strict(
@@ -143,15 +160,25 @@ export const ActionSchema = Strict(
 );
 export type Action = Static<typeof ActionSchema>;
 
+
 const Trigger = Strict(
   {
-    reading: Type.Optional(Strict({ device: Type.String({ default: '*' }), point: Type.String({ default: '*' }) })),
-    event: Type.Optional(Strict({ type: Type.String(), subject: Type.Optional(Type.String()) })),
+    reading: Type.Optional(Strict({ device: Type.String({ default: '*' }), point: Type.String({ default: '*' }), ...DeviceFilterProps })),
+    change: Type.Optional(
+      Strict({
+        device: Type.String({ default: '*' }),
+        point: Type.String({ default: '*' }),
+        from: Type.Optional(Literal),
+        to: Type.Optional(Literal),
+        ...DeviceFilterProps,
+      }, { description: 'A point changing value (optionally from one value and/or to another); the first reading of a point is not a change' }),
+    ),
+    event: Type.Optional(Strict({ type: Type.String(), subject: Type.Optional(Type.String()), ...DeviceFilterProps })),
     schedule: Type.Optional(
       Type.String({ minLength: 9, description: 'cron expression (5 fields, or 6 with seconds) in the site time zone, e.g. "0 7 * * 1-5"' }),
     ),
   },
-  { ...ONE, description: 'exactly one of: reading, event, schedule' },
+  { ...ONE, description: 'exactly one of: reading, change, event, schedule' },
 );
 export type RuleTrigger = Static<typeof Trigger>;
 

@@ -23,6 +23,8 @@ export interface InstanceState {
   device?: string;
   point?: string;
   value?: ReadingValue;
+  previous?: ReadingValue;
+  zone?: string;
   type?: string;
   subject?: string;
 }
@@ -58,7 +60,7 @@ export function toState(e: EngineInternals): EngineState {
   for (const rule of e.byId.values()) {
     for (const i of rule.instances.values()) {
       const item: InstanceState = { rule: rule.id, key: i.key, since: i.since, active: i.active, lastFired: i.lastFired, ts: i.ts };
-      for (const k of ['device', 'point', 'value', 'type', 'subject'] as const) if (i[k] !== undefined) Object.assign(item, { [k]: i[k] });
+      for (const k of ['device', 'point', 'value', 'previous', 'zone', 'type', 'subject'] as const) if (i[k] !== undefined) Object.assign(item, { [k]: i[k] });
       instances.push(item);
     }
   }
@@ -86,7 +88,8 @@ export function fromState(e: EngineInternals, state: EngineState): void {
   for (const item of state.instances ?? []) {
     const rule = e.byId.get(item.rule);
     // Rules removed since the snapshot, or switched between reading and event triggers, start afresh.
-    if (!rule || rule.event !== (item.device === undefined)) continue;
+    // (Reading-rule instances always name their point; event-rule instances never do.)
+    if (!rule || rule.event !== (item.point === undefined)) continue;
     const inst: Instance = {
       rule,
       key: item.key,
@@ -95,8 +98,9 @@ export function fromState(e: EngineInternals, state: EngineState): void {
       lastFired: item.lastFired ?? null,
       ts: item.ts,
     };
-    for (const k of ['device', 'point', 'type', 'subject'] as const) if (typeof item[k] === 'string') inst[k] = item[k];
+    for (const k of ['device', 'point', 'zone', 'type', 'subject'] as const) if (typeof item[k] === 'string') inst[k] = item[k];
     if (item.value !== undefined && item.value !== null) inst.value = item.value;
+    if (item.previous !== undefined && item.previous !== null) inst.previous = item.previous;
     const old = rule.instances.get(inst.key);
     if (old) e.forget(old);
     rule.instances.set(inst.key, inst);

@@ -8,11 +8,13 @@ export interface TemplateContext {
   device?: string;
   point?: string;
   value?: number | boolean | string;
+  previous?: number | boolean | string;
+  zone?: string;
   type?: string;
   subject?: string;
 }
 
-const PLACEHOLDER = /\{\{\s*(rule|device|point|value|type|subject)\s*\}\}/g;
+const PLACEHOLDER = /\{\{\s*(rule|device|point|value|previous|zone|type|subject)\s*\}\}/g;
 
 /** Known placeholders are replaced (missing → ''); unknown `{{x}}` text is left as it is. */
 export function renderString(s: string, ctx: TemplateContext): string {

@@ -1,11 +1,12 @@
 // Piscina worker: holds one shard's RuleEngine and its state. The main thread sends
 // batches of facts; a worker that was replaced after a crash answers `needsInit` and
 // the host re-initialises it from the last snapshot.
+import type { DeviceInfo } from './devices.js';
 import type { RuleConfig } from './schema.js';
 import { RuleEngine, type EngineState, type Fact, type Firing } from './engine.js';
 
 export type WorkerTask =
-  | { op: 'init'; rules: RuleConfig[]; timezone: string; states: string[] }
+  | { op: 'init'; rules: RuleConfig[]; timezone: string; devices: DeviceInfo[]; states: string[] }
   | { op: 'process'; facts: Fact[] }
   | { op: 'tick'; now: number }
   | { op: 'snapshot' }
@@ -21,7 +22,7 @@ let engine: RuleEngine | null = null;
 export default function handle(task: WorkerTask): WorkerResult {
   switch (task.op) {
     case 'init': {
-      engine = new RuleEngine(task.rules, { timezone: task.timezone });
+      engine = new RuleEngine(task.rules, { timezone: task.timezone, devices: task.devices });
       for (const s of task.states) engine.restore(JSON.parse(s) as EngineState);
       return { firings: [], evaluations: 0 };
     }
