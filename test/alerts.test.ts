@@ -4,6 +4,7 @@
 import t from 'tap';
 import { AlertStore, type Alert } from '../gateway/alerts.js';
 import { newApiToken, sha256Hex } from '../gateway/secrets.js';
+import { applyRetention } from '../gateway/store/retention.js';
 import { api, removeDir, startGateway, tempDir, type TestGateway } from './helpers/gateway.js';
 
 const tokens = { admin: newApiToken(), operator: newApiToken(), viewer: newApiToken() };
@@ -148,4 +149,25 @@ t.test('the number of open and acknowledged alerts is bounded; resolved ones do 
   t.notOk((await store.raise({ key: 'a', severity: 'low', message: 'a' })).created, 'repeats of an active alert still count at the limit');
   await store.resolve(a.alert.id, 'test');
   t.ok((await store.raise({ key: 'c', severity: 'low', message: 'c' })).created, 'resolving makes room');
+});
+
+t.test('retention removes alerts resolved longer ago than maxAgeDays, never active ones', async (t) => {
+  const g = await startGateway(overrides);
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(g.dir);
+  });
+  const old = await g.gw.alerts.raise({ key: 'old', severity: 'low', message: 'old' });
+  const open = await g.gw.alerts.raise({ key: 'open', severity: 'high', message: 'still open' });
+  const acked = await g.gw.alerts.raise({ key: 'acked', severity: 'high', message: 'acknowledged' });
+  await g.gw.alerts.resolve(old.alert.id, 'test');
+  await g.gw.alerts.acknowledge(acked.alert.id, 'test');
+  const quiet = g.gw.log.child({});
+  quiet.level = 'silent';
+  const limits = { maxAgeDays: 30, maxDiskMB: 1024 };
+  const soon = await applyRetention(g.gw.db.instance, g.gw.dbPath, limits, g.gw.metrics, quiet, Date.now() + 29 * 86_400_000);
+  t.equal(soon.age.alerts, 0, 'resolved 29 days ago: kept');
+  const later = await applyRetention(g.gw.db.instance, g.gw.dbPath, limits, g.gw.metrics, quiet, Date.now() + 31 * 86_400_000);
+  t.equal(later.age.alerts, 1);
+  t.same((await g.gw.alerts.list({ limit: 100 })).map((a) => a.id).sort(), [open.alert.id, acked.alert.id].sort());
 });

@@ -1,5 +1,6 @@
 // Retention: keeps the DuckDB file inside its age and disk limits on a site that may be
-// offline for weeks. Age: rows older than maxAgeDays are deleted from both tables.
+// offline for weeks. Age: rows older than maxAgeDays are deleted from both tables, and
+// alerts resolved longer ago than that.
 // Disk: while the used size (live blocks + WAL) is over maxDiskMB, the oldest 10% of
 // readings (or the share the store is over by) are deleted and the file checkpointed, so their blocks are reused; events
 // (alerts, access logs) go only when no readings are left. DuckDB does not shrink the
@@ -16,7 +17,7 @@ export interface RetentionLimits {
 }
 
 export interface RetentionResult {
-  age: { readings: number; events: number };
+  age: { readings: number; events: number; alerts: number };
   disk: { readings: number; events: number };
   usedBytes: number;
 }
@@ -46,7 +47,7 @@ export async function applyRetention(
   log: Logger,
   now = Date.now(),
 ): Promise<RetentionResult> {
-  const result: RetentionResult = { age: { readings: 0, events: 0 }, disk: { readings: 0, events: 0 }, usedBytes: 0 };
+  const result: RetentionResult = { age: { readings: 0, events: 0, alerts: 0 }, disk: { readings: 0, events: 0 }, usedBytes: 0 };
   const cutoff = now - limits.maxAgeDays * 86_400_000;
   await withConnection(instance, async (c) => {
     await rememberSeqHighWater(c);
@@ -55,6 +56,11 @@ export async function applyRetention(
       result.age[table] = r.rowsChanged;
       metrics.retentionDropped.inc({ table, reason: 'age' }, r.rowsChanged);
     }
+    // Alert rows are current state, not history: only resolved ones age out (their
+    // lifecycle stays in `events`); an open or acknowledged alert is kept however old.
+    const alerts = await c.run(`DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < to_timestamp($1::DOUBLE / 1000)`, [cutoff]);
+    result.age.alerts = alerts.rowsChanged;
+    metrics.retentionDropped.inc({ table: 'alerts', reason: 'age' }, alerts.rowsChanged);
     const limit = limits.maxDiskMB * 1024 * 1024;
     for (let round = 0; round < MAX_DISK_ROUNDS; round++) {
       await checkpoint(c, log);
@@ -72,7 +78,7 @@ export async function applyRetention(
       metrics.retentionDropped.inc({ table, reason: 'disk' }, r.rowsChanged);
     }
   });
-  const dropped = result.age.readings + result.age.events + result.disk.readings + result.disk.events;
+  const dropped = result.age.readings + result.age.events + result.age.alerts + result.disk.readings + result.disk.events;
   if (dropped > 0) log.warn({ retention: result }, 'retention deleted rows');
   return result;
 }
