@@ -1,5 +1,5 @@
 // Small builders shared by every config schema (the site's and each driver's).
-import { Type, type ObjectOptions, type TProperties } from '@sinclair/typebox';
+import { Type, type ObjectOptions, type Static, type TProperties } from '@sinclair/typebox';
 
 /** An object schema that rejects unknown keys (typos are the installer's most common bug). */
 export const Strict = <T extends TProperties>(props: T, opts: ObjectOptions = {}) =>
@@ -13,3 +13,7 @@ export const StringEnum = <T extends string>(values: readonly T[], opts: Record<
   Type.Unsafe<T>({ type: 'string', enum: values, ...opts });
 
 export const Id = (description: string) => Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description });
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+export const Role = StringEnum(ROLES);
+export type Role = Static<typeof Role>;

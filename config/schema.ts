@@ -6,14 +6,13 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ModbusDeviceSchema, ModbusDriverSchema } from '../drivers/modbus/schema.js';
 import { ConditionSchema, RuleSchema } from '../gateway/rules/schema.js';
-import { Id, Section, Strict, StringEnum } from './schema-kit.js';
+import { Id, Role, Section, Strict, StringEnum } from './schema-kit.js';
+import { SyncSchema } from '../sync/schema.js';
 
 const Port = (dflt: number, description: string) =>
   Type.Integer({ minimum: 0, maximum: 65535, default: dflt, description });
 
-export const ROLES = ['admin', 'operator', 'viewer'] as const;
-export const Role = StringEnum(ROLES);
-export type Role = Static<typeof Role>;
+export { ROLES, Role } from './schema-kit.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -156,13 +155,7 @@ export const SiteConfigSchema = Strict(
     }),
     timezone: Type.String({ default: 'UTC', description: 'IANA time zone of the site, for rule times of day (e.g. Europe/Berlin)' }),
     rules: Type.Array(RuleSchema, { default: [], description: 'Local automation: see docs/RULES.md' }),
-    sync: Section(
-      {
-        enabled: Type.Boolean({ default: false }),
-        url: Type.Optional(Type.String({ pattern: '^https?://', description: 'Cloud API base URL' })),
-      },
-      'Upstream sync to the cloud API',
-    ),
+    sync: SyncSchema,
     shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10000, description: 'Hard exit deadline on SIGTERM' }),
   },
   { title: 'Outpost site configuration', $defs: { RuleCondition: ConditionSchema } },

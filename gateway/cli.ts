@@ -9,6 +9,7 @@ import { schemaJson, ROLES, type SiteConfig } from '../config/schema.js';
 import { ConfigError, DEFAULT_CONFIG_PATH, PACKAGE_ROOT, loadConfigFile } from './config.js';
 import { VERSION } from './version.js';
 import { hashPassword, newApiToken, sha256Hex } from './secrets.js';
+import { registerCloudCommands } from './cli/cloud.js';
 
 function load(path: string | undefined): { config: SiteConfig; path: string } {
   const p = path ?? process.env.OUTPOST_CONFIG ?? DEFAULT_CONFIG_PATH;
@@ -119,6 +120,37 @@ export function buildProgram(): Command {
       const { runModbusPlan } = await import('./cli/modbus-plan.js');
       console.log(runModbusPlan(load(o.config).config, o));
     });
+
+  program
+    .command('enroll')
+    .description('exchange a one-time enrollment token for this gateway\'s cloud credentials (written to the data dir, 0600)')
+    .addOption(configOption())
+    .requiredOption('--cloud <url>', 'cloud API base URL, e.g. https://cloud.example.com')
+    .requiredOption('--token <token>', 'one-time enrollment token from the cloud (`outpost cloud-token`)')
+    .option('--gateway-id <id>', 'this gateway\'s id at the cloud (default: <site>-<hostname>)')
+    .option('--name <name>', 'a display name')
+    .option('--ca-file <file>', 'extra CA certificate (PEM) to trust')
+    .option('--insecure', 'skip TLS certificate checks (testing only)')
+    .action(async (o: { config?: string; cloud: string; token: string; gatewayId?: string; name?: string; caFile?: string; insecure?: boolean }) => {
+      const { runEnroll } = await import('./cli/sync.js');
+      console.log(await runEnroll(load(o.config).config, o));
+    });
+
+  const sync = program.command('sync').description('upstream sync');
+  sync
+    .command('status')
+    .description('the running gateway\'s upload backlog per stream, circuit state, last success and last error')
+    .addOption(configOption())
+    .option('--url <url>', 'gateway API base URL (default: from the config, on loopback)')
+    .option('--token <token>', 'API token (default: $OUTPOST_TOKEN or <dataDir>/admin.token)')
+    .option('--json', 'print JSON')
+    .action(async (o: { config?: string; url?: string; token?: string; json?: boolean }) => {
+      const { runSyncStatus } = await import('./cli/sync.js');
+      console.log(await runSyncStatus(load(o.config).config, o));
+    });
+
+  // The cloud API gateways sync to (sync/cloud): `outpost cloud` and `outpost cloud-token`.
+  registerCloudCommands(program);
 
   program
     .command('schema')

@@ -14,6 +14,8 @@ import type { MqttDriver } from '../drivers/mqtt/index.js';
 import { LockController } from './locks.js';
 import { ActionExecutor } from './rules/actions.js';
 import { RulesHost } from './rules/host.js';
+import { Uploader } from '../sync/uploader.js';
+import { cloudCommandTarget } from './cloud-commands.js';
 import { LogLimiter, createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { openDatabase, type Database } from './store/db.js';
@@ -47,6 +49,7 @@ export class Gateway {
   tokens!: TokenStore;
   locks!: LockController;
   rules!: RulesHost;
+  sync: Uploader | null = null;
   alerts!: AlertStore;
   private retentionTimer: NodeJS.Timeout | null = null;
   private readonly storeDropLog = new LogLimiter(60_000);
@@ -91,6 +94,24 @@ export class Gateway {
     });
     await this.supervisor.startAll();
     await this.startRules();
+    if (config.sync.enabled) {
+      this.sync = new Uploader({
+        instance: this.db.instance,
+        dataDir: this.dataDir,
+        config: config.sync,
+        metrics: this.metrics,
+        log: log.child({ component: 'sync' }),
+        bus: this.bus,
+        commands: cloudCommandTarget({
+          config,
+          dataDir: this.dataDir,
+          locks: this.locks,
+          supervisor: () => this.supervisor,
+          emitEvent: (type, data, subject) => this.emitEvent(type, 'sync', data, subject),
+        }),
+      });
+      this.sync.start();
+    }
     this.scheduleRetention();
     this.phase = 'ready';
     log.info(
@@ -173,7 +194,7 @@ export class Gateway {
     const { retention } = this.config.store;
     const run = () => {
       if (this.retentionRunning || this.phase !== 'ready') return;
-      this.retentionRunning = applyRetention(this.db.instance, this.dbPath, retention, this.metrics, this.log)
+      this.retentionRunning = applyRetention(this.db.instance, this.dbPath, retention, this.metrics, this.log, Date.now(), { sync: this.config.sync.enabled })
         .catch((err: Error) => this.log.error({ err }, 'retention pass failed'))
         .finally(() => (this.retentionRunning = null));
     };
@@ -188,6 +209,7 @@ export class Gateway {
     this.phase = 'stopping';
     this.log.info({ reason }, 'gateway stopping');
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await this.sync?.stop(); // an upload in flight is aborted; its rows stay unsent and go next time
     await this.rules?.stop(); // state snapshot; pending actions still reach the drivers
     await this.locks?.stop(); // before the drivers go: doors in a timed unlock are locked
     await this.supervisor?.stopAll();

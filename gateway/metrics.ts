@@ -47,6 +47,17 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers: [this.registry],
   });
+  readonly syncBatches = this.counter('outpost_sync_batches_total', 'Upload batches by stream and result (ok, duplicate, error)', ['stream', 'result']);
+  readonly syncRows = this.counter('outpost_sync_rows_total', 'Rows acknowledged by the cloud, by stream', ['stream']);
+  readonly syncBytes = this.counter('outpost_sync_bytes_total', 'Batch bytes sent (Parquet bodies, retries included), by stream', ['stream']);
+  readonly syncCommands = this.counter('outpost_sync_commands_total', 'Cloud commands applied, by kind and result', ['kind', 'result']);
+  readonly syncBacklogRows = this.gauge('outpost_sync_backlog_rows', 'Rows not yet acknowledged by the cloud', ['stream']);
+  readonly syncBacklogBytes = this.gauge('outpost_sync_backlog_bytes', 'Approximate store bytes of the unsent rows', ['stream']);
+  readonly syncOldestUnsent = this.gauge('outpost_sync_oldest_unsent_seconds', 'Age of the oldest unsent row (0: none)', ['stream']);
+  readonly syncDropped = this.gauge('outpost_sync_dropped_rows', 'Unsent rows deleted by retention (disk quota or age) since the store was created', ['stream']);
+  readonly syncCircuit = this.gauge('outpost_sync_circuit_state', 'Uplink circuit: 0 closed (healthy), 1 half-open (probing), 2 open (cloud unreachable)');
+  readonly syncLastSuccess = this.gauge('outpost_sync_last_success_timestamp_seconds', 'When the cloud last answered an upload or poll');
+  readonly syncConsecutiveFailures = this.gauge('outpost_sync_consecutive_failures', 'Failed sync calls since the last success');
   readonly queueDepth = this.gauge('outpost_store_queue_rows', 'Rows waiting for the next group commit');
   readonly driverUp = this.gauge('outpost_driver_up', '1 while a driver is running', ['driver']);
   readonly mqttClients = this.gauge('outpost_mqtt_clients', 'Connected MQTT clients');

@@ -57,6 +57,9 @@ export function registerRoutes(app: FastifyInstance, gw: Gateway): void {
 
   app.get('/api/v1/devices', { config: { minRole: 'viewer' } }, async () => ({ devices: gw.devices.list() }));
 
+  // Upload backlog, circuit and last error: what `outpost sync status` prints.
+  app.get('/api/v1/sync', { config: { minRole: 'viewer' } }, async () => (gw.sync ? gw.sync.status() : { enabled: false }));
+
   app.get<{ Querystring: TimeQuery & { device?: string; point?: string; bucket?: string } }>(
     '/api/v1/readings',
     {

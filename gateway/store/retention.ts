@@ -2,14 +2,18 @@
 // offline for weeks. Age: rows older than maxAgeDays are deleted from both tables, and
 // alerts resolved longer ago than that.
 // Disk: while the used size (live blocks + WAL) is over maxDiskMB, the oldest 10% of
-// readings (or the share the store is over by) are deleted and the file checkpointed, so their blocks are reused; events
-// (alerts, access logs) go only when no readings are left. DuckDB does not shrink the
-// file itself, so the file stays near its high-water mark but stops growing.
+// readings (or the share the store is over by) are deleted and the file checkpointed, so
+// their blocks are reused; events (alerts, access logs) go only when no readings are left.
+// With sync on, rows the cloud has acknowledged go first, and unsent rows deleted are
+// counted per stream (reported upstream). DuckDB does not shrink the file itself, so the
+// file stays near its high-water mark but stops growing.
 import { statSync } from 'node:fs';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { withConnection } from './queries.js';
+import { addDropped, readMarks, streamFilter } from '../../sync/outbox.js';
+import type { Stream } from '../../sync/protocol.js';
 
 export interface RetentionLimits {
   maxAgeDays: number;
@@ -19,6 +23,8 @@ export interface RetentionLimits {
 export interface RetentionResult {
   age: { readings: number; events: number; alerts: number };
   disk: { readings: number; events: number };
+  /** Rows deleted before the cloud acknowledged them (sync on), by stream. */
+  unsentDropped: Record<Stream, number>;
   usedBytes: number;
 }
 
@@ -46,15 +52,18 @@ export async function applyRetention(
   metrics: Metrics,
   log: Logger,
   now = Date.now(),
+  opts: { sync?: boolean } = {},
 ): Promise<RetentionResult> {
-  const result: RetentionResult = { age: { readings: 0, events: 0, alerts: 0 }, disk: { readings: 0, events: 0 }, usedBytes: 0 };
+  const result: RetentionResult = { age: { readings: 0, events: 0, alerts: 0 }, disk: { readings: 0, events: 0 }, unsentDropped: { priority: 0, events: 0, telemetry: 0 }, usedBytes: 0 };
   const cutoff = now - limits.maxAgeDays * 86_400_000;
   await withConnection(instance, async (c) => {
     await rememberSeqHighWater(c);
-    for (const [table, col] of [['readings', 'ts'], ['events', 'time']] as const) {
-      const r = await c.run(`DELETE FROM ${table} WHERE ${col} < to_timestamp($1::DOUBLE / 1000)`, [cutoff]);
-      result.age[table] = r.rowsChanged;
-      metrics.retentionDropped.inc({ table, reason: 'age' }, r.rowsChanged);
+    const tiers = await dropTiers(c, opts.sync === true);
+    for (const tier of tiers) {
+      const col = tier.table === 'readings' ? 'ts' : 'time';
+      const n = await deleteCounted(c, tier, `${col} < to_timestamp(${cutoff / 1000})`, result);
+      result.age[tier.table] += n;
+      metrics.retentionDropped.inc({ table: tier.table, reason: 'age' }, n);
     }
     // Alert rows are current state, not history: only resolved ones age out (their
     // lifecycle stays in `events`); an open or acknowledged alert is kept however old.
@@ -66,16 +75,14 @@ export async function applyRetention(
       await checkpoint(c, log);
       result.usedBytes = await usedBytes(instance, path);
       if (result.usedBytes <= limit) break;
-      const table = await oldestDroppable(c);
-      if (!table) break;
+      const tier = await firstNonEmpty(c, tiers);
+      if (!tier) break;
       // Delete the share we are over by (at least 10%), so a big overshoot takes one round.
       const share = Math.min(1, Math.max(0.1, 1 - limit / result.usedBytes));
-      const r = await c.run(
-        `DELETE FROM ${table} WHERE seq < (SELECT min(seq) + greatest(1, ceil(count(*) * $1::DOUBLE))::BIGINT FROM ${table})`,
-        [share],
-      );
-      result.disk[table] += r.rowsChanged;
-      metrics.retentionDropped.inc({ table, reason: 'disk' }, r.rowsChanged);
+      const oldest = `seq < (SELECT min(seq) + greatest(1, ceil(count(*) * ${share}))::BIGINT FROM ${tier.table} WHERE ${tier.where})`;
+      const n = await deleteCounted(c, tier, oldest, result);
+      result.disk[tier.table] += n;
+      metrics.retentionDropped.inc({ table: tier.table, reason: 'disk' }, n);
     }
   });
   const dropped = result.age.readings + result.age.events + result.age.alerts + result.disk.readings + result.disk.events;
@@ -107,10 +114,50 @@ async function checkpoint(c: DuckDBConnection, log: Logger): Promise<void> {
   }
 }
 
-// Telemetry goes first; events only once no readings remain.
-async function oldestDroppable(c: DuckDBConnection): Promise<'readings' | 'events' | null> {
-  const r = (await c.runAndReadAll('SELECT (SELECT count(*) FROM readings)::DOUBLE, (SELECT count(*) FROM events)::DOUBLE')).getRows()[0]!;
-  if ((r[0] as number) > 0) return 'readings';
-  if ((r[1] as number) > 0) return 'events';
+/** A slice of one table that retention deletes from, oldest first, before the next slice. */
+interface Tier {
+  table: 'readings' | 'events';
+  where: string;
+  /** Set for rows the cloud has not acknowledged: deleting them is counted as dropped. */
+  unsent?: Stream;
+}
+
+// Telemetry goes first, events only once no readings remain. With sync on, rows the cloud
+// already has go before unsent ones, and unsent alerts/access events go last of all.
+async function dropTiers(c: DuckDBConnection, sync: boolean): Promise<Tier[]> {
+  if (!sync) return [{ table: 'readings', where: 'TRUE' }, { table: 'events', where: 'TRUE' }];
+  const { acked } = await readMarks(c);
+  const p = streamFilter('priority'), e = streamFilter('events');
+  return [
+    { table: 'readings', where: `seq <= ${acked.telemetry}` },
+    { table: 'readings', where: `seq > ${acked.telemetry}`, unsent: 'telemetry' },
+    { table: 'events', where: `((${p} AND seq <= ${acked.priority}) OR (${e} AND seq <= ${acked.events}))` },
+    { table: 'events', where: `${e} AND seq > ${acked.events}`, unsent: 'events' },
+    { table: 'events', where: `${p} AND seq > ${acked.priority}`, unsent: 'priority' },
+  ];
+}
+
+async function firstNonEmpty(c: DuckDBConnection, tiers: Tier[]): Promise<Tier | null> {
+  for (const t of tiers) {
+    const r = (await c.runAndReadAll(`SELECT count(*)::DOUBLE FROM ${t.table} WHERE ${t.where}`)).getRows()[0]![0] as number;
+    if (r > 0) return t;
+  }
   return null;
+}
+
+/** Deletes the tier's rows matching `cond`; unsent ones are counted in `meta` in the same transaction. */
+async function deleteCounted(c: DuckDBConnection, t: Tier, cond: string, result: RetentionResult): Promise<number> {
+  await c.run('BEGIN TRANSACTION');
+  try {
+    const r = await c.run(`DELETE FROM ${t.table} WHERE ${t.where} AND ${cond}`);
+    if (t.unsent) {
+      await addDropped(c, t.unsent, r.rowsChanged);
+      result.unsentDropped[t.unsent] += r.rowsChanged;
+    }
+    await c.run('COMMIT');
+    return r.rowsChanged;
+  } catch (err) {
+    await c.run('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }

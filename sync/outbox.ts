@@ -1,0 +1,128 @@
+// The outbox is the store itself: batches are cut straight from the DuckDB tables by seq,
+// written by DuckDB as zstd Parquet (compact, columnar, typed; the cloud reads it with
+// read_parquet). The only sync state is, per stream, the highest seq the cloud has
+// acknowledged and how many unsent rows retention had to drop — both in `meta`, so they
+// are committed with the same durability as the data.
+import { randomUUID } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { withConnection } from '../gateway/store/queries.js';
+import { PRIORITY_EVENT_PATTERNS, STREAMS, type Stream, type StreamStatus } from './protocol.js';
+
+export interface Batch {
+  stream: Stream;
+  first: number;
+  last: number;
+  rows: number;
+  body: Buffer;
+}
+
+const TABLE: Record<Stream, 'readings' | 'events'> = { priority: 'events', events: 'events', telemetry: 'readings' };
+const TIME: Record<'readings' | 'events', string> = { readings: 'ts', events: 'time' };
+const PRIORITY = `(${PRIORITY_EVENT_PATTERNS.map((p) => `type LIKE '${p}'`).join(' OR ')})`;
+
+/** Rows of a stream (besides the seq bound). */
+export function streamFilter(stream: Stream): string {
+  return stream === 'priority' ? PRIORITY : stream === 'events' ? `NOT ${PRIORITY}` : 'TRUE';
+}
+
+const SELECT: Record<Stream, string> = {
+  telemetry: 'seq, ts, device, point, value, text, unit, quality',
+  priority: 'seq, id, time, type, source, subject, data::VARCHAR AS data',
+  events: 'seq, id, time, type, source, subject, data::VARCHAR AS data',
+};
+
+/** A path as a SQL string literal (COPY and read_parquet take no parameters). */
+export const sqlPath = (p: string) => `'${p.replaceAll("'", "''")}'`;
+
+const ackKey = (s: Stream) => `sync_acked_${s}`;
+const dropKey = (s: Stream) => `sync_dropped_${s}`;
+
+/** Sync bookkeeping in `meta` (read by retention too, to know what is safe to delete). */
+export async function readMarks(c: DuckDBConnection): Promise<{ acked: Record<Stream, number>; dropped: Record<Stream, number> }> {
+  const rows = (await c.runAndReadAll(`SELECT key, value FROM meta WHERE key LIKE 'sync_%'`)).getRows();
+  const m = new Map(rows.map((r) => [r[0] as string, Number(r[1])]));
+  const acked = {} as Record<Stream, number>;
+  const dropped = {} as Record<Stream, number>;
+  for (const s of STREAMS) {
+    acked[s] = m.get(ackKey(s)) ?? 0;
+    dropped[s] = m.get(dropKey(s)) ?? 0;
+  }
+  return { acked, dropped };
+}
+
+/** Raises a stream's acknowledged mark (never lowers it). */
+export async function saveAcked(c: DuckDBConnection, stream: Stream, seq: number): Promise<void> {
+  await c.run(
+    `INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value::BIGINT, excluded.value::BIGINT)::VARCHAR`,
+    [ackKey(stream), String(seq)],
+  );
+}
+
+/** Adds to a stream's dropped-before-sent count; run inside the deleting transaction. */
+export async function addDropped(c: DuckDBConnection, stream: Stream, n: number): Promise<void> {
+  if (n <= 0) return;
+  await c.run(
+    `INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = (meta.value::BIGINT + excluded.value::BIGINT)::VARCHAR`,
+    [dropKey(stream), String(n)],
+  );
+}
+
+export class Outbox {
+  constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly tmpDir: string,
+  ) {}
+
+  marks(): Promise<{ acked: Record<Stream, number>; dropped: Record<Stream, number> }> {
+    return withConnection(this.instance, readMarks);
+  }
+
+  async ack(stream: Stream, seq: number): Promise<void> {
+    await withConnection(this.instance, (c) => saveAcked(c, stream, seq));
+  }
+
+  /** The next batch of a stream after `acked`, at most `limit` rows, or null when there is none. */
+  async next(stream: Stream, acked: number, limit: number): Promise<Batch | null> {
+    const table = TABLE[stream];
+    const where = `seq > ${Math.trunc(acked)} AND ${streamFilter(stream)}`;
+    return withConnection(this.instance, async (c) => {
+      // Fix the upper bound first, so rows committed meanwhile cannot change the batch.
+      const bound = (await c.runAndReadAll(`SELECT max(seq)::DOUBLE FROM (SELECT seq FROM ${table} WHERE ${where} ORDER BY seq LIMIT ${Math.trunc(limit)})`)).getRows()[0]?.[0];
+      if (bound === null || bound === undefined) return null;
+      const file = join(this.tmpDir, `batch-${randomUUID()}.parquet`);
+      try {
+        await c.run(
+          `COPY (SELECT ${SELECT[stream]} FROM ${table} WHERE ${where} AND seq <= ${Number(bound)} ORDER BY seq) TO ${sqlPath(file)} (FORMAT parquet, COMPRESSION zstd)`,
+        );
+        // Read the facts back from the file itself: retention may have deleted rows meanwhile.
+        const [first, last, rows] = (await c.runAndReadAll(`SELECT min(seq)::DOUBLE, max(seq)::DOUBLE, count(*)::DOUBLE FROM read_parquet(${sqlPath(file)})`)).getRows()[0]! as [number | null, number | null, number];
+        if (first === null || last === null || rows === 0) return null;
+        return { stream, first, last, rows, body: await readFile(file) };
+      } finally {
+        await rm(file, { force: true });
+      }
+    });
+  }
+
+  /** Backlog per stream: unsent rows, their approximate bytes in the store, and the oldest one's time. */
+  async status(): Promise<Record<Stream, StreamStatus>> {
+    return withConnection(this.instance, async (c) => {
+      const { acked, dropped } = await readMarks(c);
+      const size = (await c.runAndReadAll(
+        `SELECT (SELECT used_blocks::DOUBLE * block_size FROM pragma_database_size()), (SELECT count(*)::DOUBLE FROM readings) + (SELECT count(*)::DOUBLE FROM events)`,
+      )).getRows()[0]! as [number, number];
+      const bytesPerRow = size[1] > 0 ? size[0] / size[1] : 0;
+      const out = {} as Record<Stream, StreamStatus>;
+      for (const s of STREAMS) {
+        const table = TABLE[s];
+        const [rows, oldest] = (await c.runAndReadAll(
+          `SELECT count(*)::DOUBLE, epoch_ms(min(${TIME[table]}))::DOUBLE FROM ${table} WHERE seq > ${acked[s]} AND ${streamFilter(s)}`,
+        )).getRows()[0]! as [number, number | null];
+        out[s] = { backlogRows: rows, backlogBytes: Math.round(rows * bytesPerRow), oldestUnsentTs: oldest, ackedSeq: acked[s], dropped: dropped[s] };
+      }
+      return out;
+    });
+  }
+}

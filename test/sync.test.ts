@@ -1,0 +1,119 @@
+// The uploader against the real cloud API on loopback: outages, faults, priorities, quota.
+import t, { type Test } from 'tap';
+import type { SyncStatus } from '../sync/uploader.js';
+import { startCloud, type TestCloud } from './helpers/cloud.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
+import { api, freePort, metricValue, removeDir, waitFor } from './helpers/gateway.js';
+import { cloudEvents, cloudReadings, reading, syncedGateway } from './helpers/sync.js';
+
+const seqs = (rows: { seq: number }[]) => rows.map((r) => r.seq).sort((a, b) => a - b);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function cloud(t: Test, port = 0, dir?: string): Promise<TestCloud> {
+  const c = await startCloud({ http: { port } }, dir);
+  t.teardown(() => c.stop().catch(() => undefined));
+  return c;
+}
+
+t.test('cloud down, then up: every reading and event arrives once, in order, and the status agrees', async (t) => {
+  const port = await freePort();
+  let c = await cloud(t, port);
+  const cloudDir = c.dir;
+  const g = await syncedGateway(c, { sync: { batchRows: 700 } });
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(g.dir);
+  });
+  await c.stop(); // the uplink goes away
+  await g.gw.writer.write(range(0, 2999).map((i) => reading(i)));
+  await g.gw.emitEvent('device.offline', 'test', { device: 'dev-1' }, 'dev-1');
+  await g.gw.alerts.raise({ key: 'k', severity: 'high', message: 'while offline' });
+  const offline = await waitFor(async () => {
+    const s = (await api<SyncStatus>(g.httpUrl, '/api/v1/sync', g.adminToken)).body;
+    return s.consecutiveFailures >= 2 ? s : undefined;
+  }, 'failures while the cloud is down');
+  t.equal(offline.circuit === 'open' || offline.circuit === 'half-open', true, `circuit opened (${offline.circuit})`);
+  t.equal(offline.streams.telemetry.backlogRows, 3000);
+  t.match(offline.lastError, /ECONNREFUSED|connect/);
+
+  c = await cloud(t, port, cloudDir); // same store, same port
+  await waitFor(async () => ((await cloudReadings(c)).length === 3000 ? true : undefined), 'all readings at the cloud', 15000);
+  const rows = await cloudReadings(c);
+  t.same(seqs(rows), range(1, 3000), 'each seq exactly once');
+  const bySeq = new Map(rows.map((r) => [r.seq, r]));
+  t.same(bySeq.get(1234), { ...bySeq.get(1234), device: reading(1233).device, point: reading(1233).point, value: reading(1233).value }, 'values intact');
+  const events = await waitFor(async () => {
+    const ev = await cloudEvents(c);
+    return ev.length >= 2 ? ev : undefined;
+  }, 'events at the cloud');
+  t.same(events.map((e) => e.type).sort(), ['alert.triggered', 'device.offline']);
+
+  // `outpost sync status` (the API behind it) and the cloud's gateway list agree.
+  const local = await waitFor(async () => {
+    const s = (await api<SyncStatus>(g.httpUrl, '/api/v1/sync', g.adminToken)).body;
+    return s.streams.telemetry.backlogRows === 0 && s.circuit === 'closed' ? s : undefined;
+  }, 'drained');
+  const remote = await waitFor(async () => {
+    const list = (await (await fetch(`${c.url}/api/v1/gateways`, { headers: { authorization: `Bearer ${c.adminToken}` } })).json()) as {
+      id: string;
+      status: { streams: SyncStatus['streams'] } | null;
+    }[];
+    const gw = list.find((x) => x.id === 'gw-1');
+    return gw?.status?.streams.telemetry.ackedSeq === 3000 ? gw : undefined;
+  }, 'status reported upstream');
+  for (const s of ['priority', 'events', 'telemetry'] as const) {
+    t.same(
+      { backlog: remote.status!.streams[s].backlogRows, acked: remote.status!.streams[s].ackedSeq, dropped: remote.status!.streams[s].dropped },
+      { backlog: local.streams[s].backlogRows, acked: local.streams[s].ackedSeq, dropped: local.streams[s].dropped },
+      `${s}: same numbers on both sides`,
+    );
+  }
+  const metrics = (await api<string>(g.httpUrl, '/metrics')).body;
+  t.equal(metricValue(metrics, 'outpost_sync_rows_total', { stream: 'telemetry' }), 3000);
+  t.equal(metricValue(metrics, 'outpost_sync_circuit_state'), 0);
+});
+
+t.test('500s, Retry-After, slow answers and resets: retried until accepted, nothing twice', async (t) => {
+  const c = await cloud(t);
+  const proxy = await startFaultProxy(c.url);
+  t.teardown(() => proxy.close());
+  proxy.inject([
+    { kind: 'status', status: 500 },
+    { kind: 'reset' },
+    { kind: 'status', status: 503, retryAfter: '1' },
+    { kind: 'slow', delayMs: 1500 }, // longer than headersMs below: times out, then retried
+    { kind: 'status', status: 429, retryAfter: '1' },
+  ]);
+  const g = await syncedGateway(c, { via: proxy.url, sync: { batchRows: 500, timeouts: { headersMs: 1000 } } });
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(g.dir);
+  });
+  await g.gw.writer.write(range(0, 1999).map((i) => reading(i)));
+  await waitFor(async () => ((await cloudReadings(c)).length === 2000 ? true : undefined), 'all readings through the faults', 20000);
+  t.same(seqs(await cloudReadings(c)), range(1, 2000), 'no loss, no duplicates');
+  const uploads = proxy.log.filter((r) => r.stream === 'telemetry');
+  const after503 = uploads.findIndex((r) => r.status === 503);
+  t.ok(uploads[after503 + 1]!.at - uploads[after503]!.at >= 950, 'Retry-After: 1 was honoured');
+  t.same(uploads.slice(0, 5).map((r) => r.first), [1, 1, 1, 1, 1], 'the same batch is offered again after each failure');
+  t.ok(uploads.some((r) => r.status === 200 && r.first === 1), 'and finally accepted');
+});
+
+t.test('an alert raised during a large telemetry backlog overtakes it within one batch', async (t) => {
+  const c = await cloud(t);
+  const proxy = await startFaultProxy(c.url);
+  t.teardown(() => proxy.close());
+  const g = await syncedGateway(c, { via: proxy.url, sync: { batchRows: 1000 } });
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(g.dir);
+  });
+  await g.gw.writer.write(range(0, 29_999).map((i) => reading(i)));
+  await waitFor(() => (proxy.log.filter((r) => r.stream === 'telemetry').length >= 3 ? true : undefined), 'backlog draining');
+  await g.gw.alerts.raise({ key: 'fire', severity: 'critical', message: 'fire alarm' });
+  const raisedAt = proxy.log.length;
+  await waitFor(() => (proxy.log.some((r) => r.stream === 'priority') ? true : undefined), 'alert uploaded');
+  const between = proxy.log.slice(raisedAt).filter((r, i, all) => r.stream === 'telemetry' && i < all.findIndex((x) => x.stream === 'priority'));
+  t.ok(between.length <= 1, `at most the one batch in flight went first (${between.length})`);
+  await waitFor(async () => ((await cloudReadings(c)).length === 30_000 ? true : undefined), 'the rest of the backlog', 20000);
+});
