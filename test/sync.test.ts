@@ -1,6 +1,7 @@
 // The uploader against the real cloud API on loopback: outages, faults, priorities, quota.
 import t, { type Test } from 'tap';
 import type { SyncStatus } from '../sync/uploader.js';
+import { applyRetention, usedBytes } from '../gateway/store/retention.js';
 import { startCloud, type TestCloud } from './helpers/cloud.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { api, freePort, metricValue, removeDir, waitFor } from './helpers/gateway.js';
@@ -116,4 +117,49 @@ t.test('an alert raised during a large telemetry backlog overtakes it within one
   const between = proxy.log.slice(raisedAt).filter((r, i, all) => r.stream === 'telemetry' && i < all.findIndex((x) => x.stream === 'priority'));
   t.ok(between.length <= 1, `at most the one batch in flight went first (${between.length})`);
   await waitFor(async () => ((await cloudReadings(c)).length === 30_000 ? true : undefined), 'the rest of the backlog', 20000);
+});
+
+t.test('disk quota while offline: rows the cloud has go first, then the oldest unsent telemetry, counted exactly; alerts stay', async (t) => {
+  const port = await freePort();
+  let c = await cloud(t, port);
+  const cloudDir = c.dir;
+  const g = await syncedGateway(c, { sync: { batchRows: 5000 } });
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(g.dir);
+  });
+  await g.gw.writer.write(range(0, 9_999).map((i) => reading(i)));
+  await waitFor(async () => ((await cloudReadings(c)).length === 10_000 ? true : undefined), 'first 10k synced', 15000);
+  await waitFor(async () => ((await api<SyncStatus>(g.httpUrl, '/api/v1/sync', g.adminToken)).body.streams.telemetry.ackedSeq === 10_000 ? true : undefined), 'acked locally');
+  await c.stop();
+  await g.gw.writer.write(range(10_000, 39_999).map((i) => reading(i)));
+  for (let i = 0; i < 5; i++) await g.gw.alerts.raise({ key: `a${i}`, severity: 'high', message: `alert ${i}` });
+  const eventsBefore = (await api<{ events: unknown[] }>(g.httpUrl, '/api/v1/events?limit=1000', g.adminToken)).body.events.length;
+
+  const quiet = g.gw.log.child({});
+  quiet.level = 'silent';
+  const used = await usedBytes(g.gw.db.instance, g.gw.dbPath);
+  const r = await applyRetention(g.gw.db.instance, g.gw.dbPath, { maxAgeDays: 36500, maxDiskMB: (used * 0.5) / 1048576 }, g.gw.metrics, quiet, Date.now(), { sync: true });
+  const dropped = r.unsentDropped.telemetry;
+  t.ok(r.disk.readings > 10_000, `synced rows went first, then unsent ones (${r.disk.readings} deleted)`);
+  t.equal(dropped, r.disk.readings - 10_000, 'exactly the unsent deletions are counted as dropped');
+  t.equal(r.disk.events, 0, 'no event was deleted while readings remained');
+  t.equal((await api<{ events: unknown[] }>(g.httpUrl, '/api/v1/events?limit=1000', g.adminToken)).body.events.length, eventsBefore);
+
+  c = await cloud(t, port, cloudDir);
+  const expected = range(1, 10_000).concat(range(10_001 + dropped, 40_000));
+  await waitFor(async () => ((await cloudReadings(c)).length === expected.length ? true : undefined), 'the rest arrives', 20000);
+  t.same(seqs(await cloudReadings(c)), expected, 'the oldest unsent rows are the ones missing');
+  t.equal((await cloudEvents(c)).filter((e) => e.type === 'alert.triggered').length, 5, 'every alert arrives');
+  const local = (await api<SyncStatus>(g.httpUrl, '/api/v1/sync', g.adminToken)).body;
+  t.equal(local.streams.telemetry.dropped, dropped);
+  const gw = await waitFor(async () => {
+    const list = (await (await fetch(`${c.url}/api/v1/gateways`, { headers: { authorization: `Bearer ${c.adminToken}` } })).json()) as {
+      id: string;
+      dropped: number;
+    }[];
+    const x = list.find((y) => y.id === 'gw-1');
+    return x && x.dropped === dropped ? x : undefined;
+  }, 'dropped count reported upstream');
+  t.equal(gw.dropped, dropped, 'the cloud knows exactly how much was dropped');
 });
