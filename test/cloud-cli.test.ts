@@ -48,7 +48,7 @@ t.test('help, config errors and offline tokens', async (t) => {
   t.match(help.stdout, /Usage: outpost cloud /);
   t.match(helpToken.stdout, /Usage: outpost cloud-token /);
   t.equal(r.code, 1);
-  t.equal(r.stderr.trim(), `${bad}:3:3 limits.maxBatchRowz: unknown key "maxBatchRowz"`);
+  t.equal(r.stderr.trim(), `${bad}:3:3 limits.maxBatchRowz: unknown key "maxBatchRowz" (did you mean "maxBatchRows"?)`);
   t.equal(off.code, 1, 'the config must load even offline');
   t.match(off.stderr, /none.yaml:0:0 file not found/);
   t.equal(ok.code, 0);

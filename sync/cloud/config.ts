@@ -1,13 +1,11 @@
 // The cloud API's own config file (not a site config): where it listens, where its DuckDB
 // lives, office tokens, bootstrap enrollment tokens and limits. Errors name the file,
 // line and key (`cloud.yaml:4:3 limits.maxBatchRows: must be >= 1`), like site configs.
-import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { Ajv, type ErrorObject } from 'ajv';
-import { LineCounter, isMap, isNode, parseDocument, type Document, type Node } from 'yaml';
+import { Ajv } from 'ajv';
 import { Id, Section, Strict, StringEnum } from '../../config/schema-kit.js';
 import { Role } from '../../config/schema.js';
-import { ConfigError, formatPath, type ConfigProblem } from '../../gateway/config.js';
+import { parseYamlConfig, readConfigText, type CrossCheckProblem } from '../../gateway/yaml-config.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const Sha256 = (description: string) => Type.String({ pattern: '^[0-9a-f]{64}$', description });
@@ -70,92 +68,26 @@ export const CloudConfigSchema = Strict(
 
 export type CloudConfig = Static<typeof CloudConfigSchema>;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
 // date-time is the only format used; a full ajv-formats would be a new dependency.
 ajv.addFormat('date-time', { type: 'string', validate: (s: string) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d\d-\d\dT/.test(s) });
 const validate = ajv.compile<CloudConfig>(CloudConfigSchema);
 
 export function loadCloudConfigFile(path: string): CloudConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
-    throw new ConfigError([{ file: path, line: 0, col: 0, path: '', message: reason }]);
-  }
-  return parseCloudConfig(text, path);
+  return parseCloudConfig(readConfigText(path), path);
 }
 
 /** Parses, validates and fills defaults; `file` only labels errors. */
 export function parseCloudConfig(text: string, file: string): CloudConfig {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => {
-        const pos = lines.linePos(e.pos[0]);
-        return { file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] ?? e.message };
-      }),
-    );
-  }
-  const data: unknown = doc.toJS() ?? {};
-  if (validate(data)) {
-    const dup = duplicateTokens(data);
-    if (dup.length === 0) return data;
-    throw new ConfigError(dup.map((p) => problemAt(doc, lines, file, p, 'the same token is listed twice')));
-  }
-  const problems = (validate.errors ?? []).map((e) => toProblem(e, doc, lines, file));
-  problems.sort((a, b) => a.line - b.line || a.col - b.col);
-  throw new ConfigError(problems);
+  return parseYamlConfig(text, file, validate, duplicateTokens);
 }
 
-function duplicateTokens(cfg: CloudConfig): (string | number)[][] {
-  const out: (string | number)[][] = [];
+function duplicateTokens(cfg: CloudConfig): CrossCheckProblem[] {
+  const out: CrossCheckProblem[] = [];
+  const message = 'the same token is listed twice';
   const seen = new Set<string>();
-  cfg.tokens.forEach((t, i) => (seen.has(t.sha256) ? out.push(['tokens', i, 'sha256']) : seen.add(t.sha256)));
+  cfg.tokens.forEach((t, i) => (seen.has(t.sha256) ? out.push({ path: ['tokens', i, 'sha256'], message }) : seen.add(t.sha256)));
   const seenEnroll = new Set<string>();
-  cfg.enrollmentTokens.forEach((t, i) => (seenEnroll.has(t.sha256) ? out.push(['enrollmentTokens', i, 'sha256']) : seenEnroll.add(t.sha256)));
+  cfg.enrollmentTokens.forEach((t, i) => (seenEnroll.has(t.sha256) ? out.push({ path: ['enrollmentTokens', i, 'sha256'], message }) : seenEnroll.add(t.sha256)));
   return out;
-}
-
-function toProblem(e: ErrorObject, doc: Document, lines: LineCounter, file: string): ConfigProblem {
-  const path = e.instancePath ? e.instancePath.slice(1).split('/').map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~'))) : [];
-  const params = e.params as Record<string, unknown>;
-  switch (e.keyword) {
-    case 'additionalProperties': {
-      const key = String(params.additionalProperty);
-      const at = problemAt(doc, lines, file, [...path, key], `unknown key "${key}"`);
-      const keyNode = keyNodeOf(path.length === 0 ? doc.contents : doc.getIn(path, true), key);
-      if (!keyNode?.range) return at;
-      const pos = lines.linePos(keyNode.range[0]);
-      return { ...at, line: pos.line, col: pos.col };
-    }
-    case 'required':
-      return problemAt(doc, lines, file, path, `missing required key "${String(params.missingProperty)}"`);
-    case 'enum':
-      return problemAt(doc, lines, file, path, `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`);
-    default:
-      return problemAt(doc, lines, file, path, e.message ?? 'is invalid');
-  }
-}
-
-function problemAt(doc: Document, lines: LineCounter, file: string, path: (string | number)[], message: string): ConfigProblem {
-  const pos = lines.linePos(nodeAt(doc, path)?.range?.[0] ?? 0);
-  return { file, line: pos.line, col: pos.col, path: formatPath(path), message };
-}
-
-// The deepest existing node on the path, so a missing key still points at its parent.
-function nodeAt(doc: Document, path: (string | number)[]): Node | undefined {
-  for (let n = path.length; n >= 0; n--) {
-    const found: unknown = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-    if (isNode(found)) return found;
-  }
-  return undefined;
-}
-
-// An unknown key is reported at the key itself, not at its value.
-function keyNodeOf(map: unknown, key: string): Node | undefined {
-  if (!isMap(map)) return undefined;
-  const pair = map.items.find((p) => isNode(p.key) && String((p.key as { value?: unknown }).value) === key);
-  return pair && isNode(pair.key) ? pair.key : undefined;
 }

@@ -13,7 +13,7 @@ import { H, PARQUET_MEDIA_TYPE, authorization, batchKey, columnsOf, type IngestR
 import { parseCloudConfig } from '../../sync/cloud/config.js';
 import { startCloudServer, type CloudServer } from '../../sync/cloud/server.js';
 import type { CloudStore } from '../../sync/cloud/store.js';
-import { freePort, tempDir } from './gateway.js';
+import { api, deepMerge, freePort, tempDir } from './gateway.js';
 
 export interface TestCloud {
   url: string;
@@ -191,30 +191,6 @@ export async function ingest(
 }
 
 /** An office API call with a bearer token. */
-export async function office<T = unknown>(url: string, token: string, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(url + path, {
-    method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${token}`, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.status, body: body as T };
-}
-
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
-        ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
-  }
-  return out;
+export function office<T = unknown>(url: string, token: string, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: T }> {
+  return api<T>(url, path, token, init);
 }
