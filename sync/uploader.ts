@@ -5,7 +5,7 @@
 // waits for at most the one batch already on the wire. Failures back off (sync/backoff.ts)
 // and never skip data: the same rows are offered again until the cloud takes them, and a
 // retry of a batch the cloud already committed is answered as a duplicate.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Agent } from 'undici';
@@ -84,6 +84,9 @@ export class Uploader {
   constructor(private readonly host: SyncHost) {
     const tmp = join(resolve(host.dataDir), 'tmp');
     mkdirSync(tmp, { recursive: true });
+    // A batch file is deleted right after its upload; a crash can leave one behind. This
+    // process holds the database lock, so no other gateway uses this folder.
+    for (const f of readdirSync(tmp)) if (/^batch-.*\.parquet$/.test(f)) rmSync(join(tmp, f), { force: true });
     this.outbox = new Outbox(host.instance, tmp);
     this.backoff = new Backoff(host.config.retry);
     this.pacer = new Pacer(host.config.maxBytesPerSecond);

@@ -1,10 +1,12 @@
 // The uploader against the real cloud API on loopback: outages, faults, priorities, quota.
 import t, { type Test } from 'tap';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SyncStatus } from '../sync/uploader.js';
 import { applyRetention, usedBytes } from '../gateway/store/retention.js';
 import { startCloud, type TestCloud } from './helpers/cloud.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
-import { api, freePort, metricValue, removeDir, waitFor } from './helpers/gateway.js';
+import { api, freePort, metricValue, removeDir, tempDir, waitFor } from './helpers/gateway.js';
 import { cloudEvents, cloudReadings, reading, syncedGateway } from './helpers/sync.js';
 
 const seqs = (rows: { seq: number }[]) => rows.map((r) => r.seq).sort((a, b) => a - b);
@@ -12,7 +14,10 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 
 async function cloud(t: Test, port = 0, dir?: string): Promise<TestCloud> {
   const c = await startCloud({ http: { port } }, dir);
-  t.teardown(() => c.stop().catch(() => undefined));
+  t.teardown(async () => {
+    await c.stop().catch(() => undefined);
+    if (!dir) removeDir(c.dir);
+  });
   return c;
 }
 
@@ -162,4 +167,18 @@ t.test('disk quota while offline: rows the cloud has go first, then the oldest u
     return x && x.dropped === dropped ? x : undefined;
   }, 'dropped count reported upstream');
   t.equal(gw.dropped, dropped, 'the cloud knows exactly how much was dropped');
+});
+
+t.test('batch files a crash left in <dataDir>/tmp are removed at start', async (t) => {
+  const c = await cloud(t);
+  const dir = tempDir();
+  mkdirSync(join(dir, 'tmp'), { recursive: true });
+  writeFileSync(join(dir, 'tmp', 'batch-left-by-a-crash.parquet'), Buffer.alloc(1000));
+  writeFileSync(join(dir, 'tmp', 'keep.txt'), 'not ours');
+  const g = await syncedGateway(c, { dir });
+  t.teardown(async () => {
+    await g.stop();
+    removeDir(dir);
+  });
+  t.same(readdirSync(join(dir, 'tmp')), ['keep.txt']);
 });
