@@ -36,6 +36,11 @@ const SELECT: Record<Stream, string> = {
 /** A path as a SQL string literal (COPY and read_parquet take no parameters). */
 export const sqlPath = (p: string) => `'${p.replaceAll("'", "''")}'`;
 
+// Within a telemetry batch, rows of one series sit together: neighbouring values are then
+// close and compress better (bench: 4.38 → 3.94 B/reading with level 9). The cloud needs
+// no order inside a batch: it checks the seq range and uniqueness, and keeps seq.
+const ORDER: Record<Stream, string> = { telemetry: 'point, device, seq', priority: 'seq', events: 'seq' };
+
 const ackKey = (s: Stream) => `sync_acked_${s}`;
 const dropKey = (s: Stream) => `sync_dropped_${s}`;
 
@@ -94,7 +99,7 @@ export class Outbox {
       const file = join(this.tmpDir, `batch-${randomUUID()}.parquet`);
       try {
         await c.run(
-          `COPY (SELECT ${SELECT[stream]} FROM ${table} WHERE ${where} AND seq <= ${Number(bound)} ORDER BY seq) TO ${sqlPath(file)} (FORMAT parquet, COMPRESSION zstd)`,
+          `COPY (SELECT ${SELECT[stream]} FROM ${table} WHERE ${where} AND seq <= ${Number(bound)} ORDER BY ${ORDER[stream]}) TO ${sqlPath(file)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 9)`,
         );
         // Read the facts back from the file itself: retention may have deleted rows meanwhile.
         const [first, last, rows] = (await c.runAndReadAll(`SELECT min(seq)::DOUBLE, max(seq)::DOUBLE, count(*)::DOUBLE FROM read_parquet(${sqlPath(file)})`)).getRows()[0]! as [number | null, number | null, number];
