@@ -137,7 +137,7 @@ t.test('triggers: globs, event types and subjects, per-instance keys', async (t)
   t.same(names(fs, true), ['g@0 temp-1/t', 'g@0 temp-/h', 'g@0 temp-2/t'], 'instances fire independently');
   t.same(names(e.process([ev(T0, 'door.forced', 'door-1'), ev(T0, 'door.forced', 'door-2'), ev(T0, 'lock.jammed'), ev(T0, 'lock.jammed')]), true), ['door@0 door-1', 'any@0 ', 'any@0 ']);
   const f = e.process([ev(T0 + 1, 'lock.jammed', 'l-1')])[0]!;
-  t.same(f.context, { rule: 'any', type: 'lock.jammed', subject: 'l-1', ts: T0 + 1 });
+  t.same(f.context, { rule: 'any', type: 'lock.jammed', subject: 'l-1', device: 'l-1', ts: T0 + 1 }, 'an event is about its subject device');
   t.same(f.actions, [{ alert: { severity: 'high', message: 'm', key: 'any:l-1' } }], 'event rules key by subject');
   t.same(e.stats(), { rules: 4, evaluations: 8, series: 0 }, 'door-2 and axb evaluate nothing');
 });
