@@ -36,7 +36,8 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { guard } from './lib/guard.js';
 import { DEFINITIONS, notes, summaryLine } from './lib/sync-report.js';
-import { runJsonl, runParquet, type Children, type ScenarioResult } from './lib/sync-scenarios.js';
+import type { Children } from './lib/sync-procs.js';
+import { runJsonl, runParquet, type ScenarioResult } from './lib/sync-scenarios.js';
 import { SCENARIOS, backlogShape, fillBacklog, parseOptions } from './lib/sync-setup.js';
 import { round } from './lib/stats.js';
 

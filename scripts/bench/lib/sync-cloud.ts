@@ -5,12 +5,11 @@
 // drain starts: main-thread busy share from here; answers `mark`) and `stats`
 // (answers `stats {…}`: time per request, per store.ingest, per DuckDB statement kind, and
 // the bytes its sockets received — HTTP headers included — since the reset).
-import type { Socket } from 'node:net';
 import { pino } from 'pino';
 import { loadCloudConfigFile } from '../../../sync/cloud/config.js';
 import { DuckDbCloudStore } from '../../../sync/cloud/duckdb-store.js';
 import { startCloudServer } from '../../../sync/cloud/server.js';
-import { Stages, onStdinLines, say, timeDuckDb, wrapAsync } from './sync-measure.js';
+import { Stages, answerCommands, exitOnSignal, runMain, say, timeDuckDb, wrapAsync } from './sync-measure.js';
 
 function classifySql(sql: string): string | null {
   const s = sql.trimStart();
@@ -36,63 +35,15 @@ async function main(): Promise<void> {
   const log = pino({ name: 'outpost-cloud', level: config.log.level }, pino.destination(2));
   const server = await startCloudServer(config, log);
 
-  // Bytes in and out on every socket since the last reset (HTTP headers included).
-  const sockets = new Map<Socket, { read: number; written: number }>();
-  let closed = { read: 0, written: 0 };
-  server.app.server.on('connection', (s: Socket) => {
-    sockets.set(s, { read: 0, written: 0 });
-    s.once('close', () => {
-      const base = sockets.get(s);
-      if (base) closed = { read: closed.read + s.bytesRead - base.read, written: closed.written + s.bytesWritten - base.written };
-      sockets.delete(s);
-    });
-  });
   server.app.server.on('request', (req: { url?: string }, res: { once(e: 'finish', f: () => void): void }) => {
     const t = performance.now();
     const label = req.url?.startsWith('/api/v1/ingest') ? 'request: POST /api/v1/ingest (body in → reply sent)' : `request: ${req.url?.split('?')[0] ?? '?'}`;
     res.once('finish', () => stages.add(label, performance.now() - t));
   });
-
-  let elu0 = performance.eventLoopUtilization();
-  onStdinLines((line) => {
-    if (line === 'mark') {
-      elu0 = performance.eventLoopUtilization();
-      say('mark');
-    } else if (line === 'reset') {
-      stages.reset();
-      closed = { read: 0, written: 0 };
-      for (const s of sockets.keys()) sockets.set(s, { read: s.bytesRead, written: s.bytesWritten });
-      say('reset');
-    } else if (line === 'stats') {
-      let read = closed.read;
-      let written = closed.written;
-      for (const [s, base] of sockets) {
-        read += s.bytesRead - base.read;
-        written += s.bytesWritten - base.written;
-      }
-      say('stats', { mainThreadBusyPercent: Math.round(100 * performance.eventLoopUtilization(elu0).utilization), split: stages.snapshot(), socketBytes: { received: read, sent: written } });
-    }
-  });
-
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    server.close().then(
-      () => process.exit(0),
-      (err: Error) => {
-        process.stderr.write(`close failed: ${err.stack ?? String(err)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // reset / mark / stats on stdin; stats count the bytes in and out on every socket.
+  answerCommands(stages, server.app.server, true);
+  exitOnSignal(() => server.close());
   say(`ready ${server.url} ${server.adminTokenFile ?? ''}`);
 }
 
-main().catch((err: Error) => {
-  say(`error ${(err.message ?? String(err)).split('\n')[0]}`);
-  process.stderr.write(`${err.stack ?? String(err)}\n`);
-  process.exit(1);
-});
+runMain(main, false);

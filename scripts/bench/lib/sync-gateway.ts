@@ -22,7 +22,7 @@ import { Gateway } from '../../../gateway/gateway.js';
 import { CloudClient } from '../../../sync/client.js';
 import { Outbox, type Batch } from '../../../sync/outbox.js';
 import { Uploader } from '../../../sync/uploader.js';
-import { ProcessWindow, Stages, say, timeDuckDb, wrapAsync } from './sync-measure.js';
+import { ProcessWindow, Stages, runMain, say, timeDuckDb, wrapAsync } from './sync-measure.js';
 import { SAMPLE_EVERY_MS } from './sync-setup.js';
 
 interface BatchRecord {
@@ -133,11 +133,4 @@ async function main(): Promise<void> {
   await gw.stop('bench done');
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    say(`error ${(err.message ?? String(err)).split('\n')[0]}`);
-    process.stderr.write(`${err.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain(main, true);

@@ -9,16 +9,15 @@
 //
 //   node sync-jsonl-receiver.js <dir>      prints `ready <port>`
 //
-// stdin: `reset` / `mark` / `stats` as in sync-cloud.ts. SIGTERM: checkpoint, close, exit.
+// stdin: `reset` / `mark` / `stats` as in sync-cloud.ts (answerCommands). SIGTERM: checkpoint, close, exit.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { DuckDBInstance, DuckDBTimestampTZValue } from '@duckdb/node-api';
 import { parseAuthorization, verifySignature } from '../../../sync/protocol.js';
 import { GATEWAY_ID, JSONL_SECRET, LOOPBACK, SITE } from './sync-setup.js';
-import { Stages, onStdinLines, say } from './sync-measure.js';
+import { Stages, answerCommands, exitOnSignal, runMain, say } from './sync-measure.js';
 
 const gunzipAsync = promisify(gunzip);
 const MAX_BODY = 64 * 1024 * 1024;
@@ -70,15 +69,6 @@ async function main(): Promise<void> {
   let acked = 0;
   const stages = new Stages();
 
-  const time = async <T>(label: string, fn: () => Promise<T> | T): Promise<T> => {
-    const t = performance.now();
-    try {
-      return await fn();
-    } finally {
-      stages.add(label, performance.now() - t);
-    }
-  };
-
   const header = (req: IncomingMessage, name: string): number => {
     const raw = req.headers[name];
     if (typeof raw !== 'string' || !/^\d+$/.test(raw)) throw new HttpError(400, `${name}: must be an integer`);
@@ -87,15 +77,15 @@ async function main(): Promise<void> {
 
   async function ingest(req: IncomingMessage, body: Buffer): Promise<{ ackedSeq: number; inserted: number }> {
     const auth = parseAuthorization(req.headers.authorization);
-    if (!auth || !(await time('verify the HMAC signature', () => verifySignature(JSONL_SECRET, auth, 'POST', req.url ?? '', '', body)))) {
+    if (!auth || !(await stages.time('verify the HMAC signature', () => verifySignature(JSONL_SECRET, auth, 'POST', req.url ?? '', '', body)))) {
       throw new HttpError(401, 'bad signature');
     }
     const first = header(req, 'x-first-seq');
     const last = header(req, 'x-last-seq');
     const count = header(req, 'x-rows');
     if (last <= acked) return { ackedSeq: acked, inserted: 0 };
-    const text = await time('gunzip', async () => (await gunzipAsync(body)).toString('utf8'));
-    const rows = await time('JSON.parse every line', () => {
+    const text = await stages.time('gunzip', async () => (await gunzipAsync(body)).toString('utf8'));
+    const rows = await stages.time('JSON.parse every line', () => {
       const out: Line[] = [];
       let from = 0;
       while (from < text.length) {
@@ -108,9 +98,9 @@ async function main(): Promise<void> {
     });
     if (rows.length !== count) throw new HttpError(400, `body has ${rows.length} rows, x-rows says ${count}`);
     if (rows[0]?.seq !== first || rows[rows.length - 1]?.seq !== last) throw new HttpError(400, 'seq range does not match the headers');
-    await time('BEGIN', () => conn.run('BEGIN TRANSACTION'));
+    await stages.time('BEGIN', () => conn.run('BEGIN TRANSACTION'));
     try {
-      const inserted = await time('append rows (DuckDB appender)', () => {
+      const inserted = await stages.time('append rows (DuckDB appender)', () => {
         let n = 0;
         for (const r of rows) {
           if (r.seq <= acked) continue;
@@ -132,10 +122,10 @@ async function main(): Promise<void> {
         appender.flushSync();
         return n;
       });
-      await time('advance the mark', () =>
+      await stages.time('advance the mark', () =>
         conn.run(`INSERT INTO marks VALUES ($1, $2) ON CONFLICT (gateway_id) DO UPDATE SET acked_seq = excluded.acked_seq`, [GATEWAY_ID, BigInt(last)]),
       );
-      await time('COMMIT', () => conn.run('COMMIT'));
+      await stages.time('COMMIT', () => conn.run('COMMIT'));
       acked = last;
       return { ackedSeq: acked, inserted };
     } catch (err) {
@@ -168,63 +158,21 @@ async function main(): Promise<void> {
     );
   });
 
-  const sockets = new Map<Socket, number>();
-  let closedRead = 0;
-  server.on('connection', (s: Socket) => {
-    sockets.set(s, 0);
-    s.once('close', () => {
-      closedRead += s.bytesRead - (sockets.get(s) ?? 0);
-      sockets.delete(s);
-    });
-  });
-  let elu0 = performance.eventLoopUtilization();
-  onStdinLines((line) => {
-    if (line === 'mark') {
-      elu0 = performance.eventLoopUtilization();
-      say('mark');
-    } else if (line === 'reset') {
-      stages.reset();
-      closedRead = 0;
-      for (const s of sockets.keys()) sockets.set(s, s.bytesRead);
-      say('reset');
-    } else if (line === 'stats') {
-      let read = closedRead;
-      for (const [s, base] of sockets) read += s.bytesRead - base;
-      say('stats', { mainThreadBusyPercent: Math.round(100 * performance.eventLoopUtilization(elu0).utilization), split: stages.snapshot(), socketBytes: { received: read } });
-    }
-  });
-
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
+  answerCommands(stages, server, false);
+  exitOnSignal(() => {
     server.close();
     server.closeAllConnections();
-    queue
-      .then(async () => {
-        appender.closeSync();
-        await conn.run('CHECKPOINT');
-        conn.closeSync();
-        instance.closeSync();
-      })
-      .then(
-        () => process.exit(0),
-        (err: Error) => {
-          process.stderr.write(`close failed: ${err.stack ?? String(err)}\n`);
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+    return queue.then(async () => {
+      appender.closeSync();
+      await conn.run('CHECKPOINT');
+      conn.closeSync();
+      instance.closeSync();
+    });
+  });
   server.listen(0, LOOPBACK, () => {
     const addr = server.address();
     say(`ready ${typeof addr === 'object' && addr ? addr.port : 0}`);
   });
 }
 
-main().catch((err: Error) => {
-  say(`error ${(err.message ?? String(err)).split('\n')[0]}`);
-  process.stderr.write(`${err.stack ?? String(err)}\n`);
-  process.exit(1);
-});
+runMain(main, false);

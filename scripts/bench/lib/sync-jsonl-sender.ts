@@ -16,7 +16,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { Agent, request } from 'undici';
 import { authorization } from '../../../sync/protocol.js';
 import { GATEWAY_ID, JSONL_SECRET } from './sync-setup.js';
-import { ProcessWindow, Stages, say } from './sync-measure.js';
+import { ProcessWindow, Stages, runMain, say } from './sync-measure.js';
 import { SAMPLE_EVERY_MS } from './sync-setup.js';
 
 const gzipAsync = promisify(gzip);
@@ -36,14 +36,6 @@ async function main(): Promise<void> {
   const agent = new Agent({ connections: 4, keepAliveTimeout: 30_000 });
   const stages = new Stages();
   const window = new ProcessWindow();
-  const time = async <T>(label: string, fn: () => Promise<T> | T): Promise<T> => {
-    const t = performance.now();
-    try {
-      return await fn();
-    } finally {
-      stages.add(label, performance.now() - t);
-    }
-  };
   const batches: { rows: number; rawBytes: number; bytes: number; prepareMs: number; uploadMs: number }[] = [];
   say('started', { pid: process.pid });
   window.start(SAMPLE_EVERY_MS);
@@ -53,7 +45,7 @@ async function main(): Promise<void> {
   try {
     while (acked < lastSeq && performance.now() < deadline) {
       const t0 = performance.now();
-      const rows = await time('read rows from DuckDB into JS', async () =>
+      const rows = await stages.time('read rows from DuckDB into JS', async () =>
         (
           await conn.runAndReadAll(
             `SELECT seq::DOUBLE, epoch_ms(ts)::DOUBLE, device, point, value, unit FROM readings WHERE seq > ${acked} ORDER BY seq LIMIT ${batch}`,
@@ -61,7 +53,7 @@ async function main(): Promise<void> {
         ).getRows(),
       );
       if (rows.length === 0) break;
-      const raw = await time('JSON lines (JSON.stringify per reading)', () => {
+      const raw = await stages.time('JSON lines (JSON.stringify per reading)', () => {
         const lines: string[] = new Array(rows.length);
         for (let i = 0; i < rows.length; i++) {
           const r = rows[i]!;
@@ -69,7 +61,7 @@ async function main(): Promise<void> {
         }
         return Buffer.from(lines.join('\n') + '\n');
       });
-      const body = await time('gzip (zlib default level)', () => gzipAsync(raw));
+      const body = await stages.time('gzip (zlib default level)', () => gzipAsync(raw));
       const prepareMs = performance.now() - t0;
       const first = rows[0]![0] as number;
       const last = rows[rows.length - 1]![0] as number;
@@ -106,11 +98,4 @@ async function main(): Promise<void> {
   instance.closeSync();
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    say(`error ${(err.message ?? String(err)).split('\n')[0]}`);
-    process.stderr.write(`${err.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain(main, true);

@@ -1,8 +1,10 @@
 // Measuring helpers of the sync bench, shared by its child processes: where the time of a
-// drain goes (named stages, DuckDB statements by kind, wrapped product methods) and a
-// process's memory from /proc. Wrapping happens on prototypes in the child's own module
-// graph at start, so the product code runs unchanged; the cost is two clock reads per call.
+// drain goes (named stages, DuckDB statements by kind, wrapped product methods), a
+// process's memory from /proc, and the children's plumbing (stdin commands, stdout lines,
+// exit). Wrapping happens on prototypes in the child's own module graph at start, so the
+// product code runs unchanged; the cost is two clock reads per call.
 import { readFileSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
 import { DuckDBConnection } from '@duckdb/node-api';
 import { percentile, round, summarize } from './stats.js';
 
@@ -27,6 +29,16 @@ export class Stages {
 
   reset(): void {
     this.samples.clear();
+  }
+
+  /** Runs `fn` and adds its time (until it settles) under `label`. */
+  async time<T>(label: string, fn: () => Promise<T> | T): Promise<T> {
+    const t = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.add(label, performance.now() - t);
+    }
   }
 
   snapshot(): Record<string, StageSummary> {
@@ -163,4 +175,80 @@ export function onStdinLines(on: (line: string) => void): void {
 /** Prints one protocol line on stdout (`<tag> <json>`); logs go to stderr. */
 export function say(tag: string, value?: unknown): void {
   process.stdout.write(value === undefined ? `${tag}\n` : `${tag} ${JSON.stringify(value)}\n`);
+}
+
+/**
+ * The stdin commands of a measured server (the cloud, the jsonl receiver): `reset` (start a
+ * measuring window: stages and socket bytes from zero), `mark` (the drain starts: main-thread
+ * busy share from here) and `stats` (`stats {mainThreadBusyPercent, split, socketBytes}`:
+ * the bytes `server`'s sockets read — and wrote, with `withSent` — since the reset, HTTP
+ * headers included). Each is answered with a line of its name.
+ */
+export function answerCommands(stages: Stages, server: Server, withSent: boolean): void {
+  const sockets = new Map<Socket, { read: number; written: number }>();
+  let closed = { read: 0, written: 0 };
+  server.on('connection', (s: Socket) => {
+    sockets.set(s, { read: 0, written: 0 });
+    s.once('close', () => {
+      const base = sockets.get(s);
+      if (base) closed = { read: closed.read + s.bytesRead - base.read, written: closed.written + s.bytesWritten - base.written };
+      sockets.delete(s);
+    });
+  });
+  let elu0 = performance.eventLoopUtilization();
+  onStdinLines((line) => {
+    if (line === 'mark') {
+      elu0 = performance.eventLoopUtilization();
+      say('mark');
+    } else if (line === 'reset') {
+      stages.reset();
+      closed = { read: 0, written: 0 };
+      for (const s of sockets.keys()) sockets.set(s, { read: s.bytesRead, written: s.bytesWritten });
+      say('reset');
+    } else if (line === 'stats') {
+      let read = closed.read;
+      let written = closed.written;
+      for (const [s, base] of sockets) {
+        read += s.bytesRead - base.read;
+        written += s.bytesWritten - base.written;
+      }
+      const socketBytes = withSent ? { received: read, sent: written } : { received: read };
+      say('stats', { mainThreadBusyPercent: Math.round(100 * performance.eventLoopUtilization(elu0).utilization), split: stages.snapshot(), socketBytes });
+    }
+  });
+}
+
+/** On the first SIGTERM or SIGINT: `close()`, then exit 0 (1, with the error on stderr, if it fails). */
+export function exitOnSignal(close: () => Promise<unknown>): void {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        process.stderr.write(`close failed: ${err.stack ?? String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+/**
+ * Runs a child's `main`. If it fails: an `error <first line>` line on stdout, the stack on
+ * stderr, exit 1. If it returns: exit 0 when `exitWhenDone` (a server keeps running instead).
+ */
+export function runMain(main: () => Promise<void>, exitWhenDone: boolean): void {
+  main().then(
+    () => {
+      if (exitWhenDone) process.exit(0);
+    },
+    (err: Error) => {
+      say(`error ${(err.message ?? String(err)).split('\n')[0]}`);
+      process.stderr.write(`${err.stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -1,16 +1,21 @@
 // The sync bench's child processes, seen from the bench: the cloud API (lib/sync-cloud.ts),
 // the gateway (lib/sync-gateway.ts), and the jsonl baseline's sender and receiver
 // (lib/sync-jsonl-*.ts). Each speaks in stdout lines `<tag> <json>`; CPU and memory of the
-// ones the bench measures from outside come from /proc.
+// ones the bench measures from outside come from /proc. drain() runs one sender against one
+// server and measures both, for either scenario.
 import { fileURLToPath } from 'node:url';
 import { PeerChild, PeerHandle } from './child.js';
-import { procMemory } from './sync-measure.js';
+import { MachineCpu } from './rules-diag.js';
+import { round } from './stats.js';
+import { mb, procMemory, type StageSummary, type WindowFigures } from './sync-measure.js';
 import { GATEWAY_HEAP_MB, SAMPLE_EVERY_MS } from './sync-setup.js';
 
 const script = (name: string) => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
 /** Starting a child (node, DuckDB, fastify) and a stats answer: generous, for a loaded 2-core box. */
 const START_TIMEOUT_MS = 30_000;
 const ANSWER_TIMEOUT_MS = 10_000;
+/** Time allowed on top of --max-seconds for a sender to report (start-up, stats). */
+const REPORT_GRACE_MS = 60_000;
 
 /**
  * Waits for the child's next stdout line starting with `<tag>` and returns the rest (the
@@ -59,7 +64,7 @@ function cappedChild(name: string, args: readonly string[], label: string): Peer
 }
 
 /** A child that answers `reset`, `mark` and `stats` on stdin (the cloud, the jsonl receiver). */
-abstract class ServerChild extends PeerHandle {
+export abstract class ServerChild extends PeerHandle {
   constructor(
     child: PeerChild,
     readonly label: string,
@@ -183,5 +188,134 @@ export class RssSampler {
       const m = procMemory(pid);
       if (m) this.peak.set(pid, Math.max(this.peak.get(pid) ?? 0, m.rss));
     }
+  }
+}
+
+// ---- one drain: a sender against a server, measured --------------------------------------
+
+/** Everything a scenario registers for cleanup on an interrupted run. */
+export type Children = Set<{ killNow(): void }>;
+
+export interface Side {
+  role: string;
+  pid: number;
+  /** CPU of the whole process (all threads) over the drain window; 100 = one core. */
+  cpuPercent: number | null;
+  /** CPU time per reading drained (µs): what the drain costs, whatever the rate. */
+  cpuMicrosPerReading: number | null;
+  /** Main-thread busy share (event-loop utilisation) in the window; measured inside the child. */
+  mainThreadBusyPercent: number | null;
+  /** VmHWM: the process's RSS high-water mark over its whole life (start-up included). */
+  peakRssMB: number | null;
+  /** The highest RSS sampled during the drain window. */
+  peakRssInWindowMB: number | null;
+}
+
+/** All CPUs of the machine over the window (100 = one core), and what neither side used (this bench, anything else running). */
+export interface MachineShare {
+  cpuPercent: number | null;
+  otherProcessesCpuPercent: number | null;
+}
+
+function side(role: string, pid: number, cpuSeconds: number | null, seconds: number, readings: number, busyPercent: number | null, hwm: number | null, sampled: number | null): Side {
+  return {
+    role,
+    pid,
+    cpuPercent: cpuSeconds === null ? null : round((100 * cpuSeconds) / seconds, 0),
+    cpuMicrosPerReading: cpuSeconds === null || readings === 0 ? null : round((cpuSeconds * 1e6) / readings, 2),
+    mainThreadBusyPercent: busyPercent,
+    peakRssMB: mb(hwm),
+    peakRssInWindowMB: mb(sampled),
+  };
+}
+
+function machineShare(all: number | null, a: Side, b: Side): MachineShare {
+  const ours = (a.cpuPercent ?? 0) + (b.cpuPercent ?? 0);
+  return { cpuPercent: all, otherProcessesCpuPercent: all === null ? null : Math.max(0, Math.round(all - ours)) };
+}
+
+const cpuDelta = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : b - a);
+
+/** What both senders report at the end (the gateway's `drained` line, the jsonl sender's `done`). */
+export interface SenderReport {
+  complete: boolean;
+  ackedSeq: number;
+  window: WindowFigures;
+  split: Record<string, StageSummary>;
+}
+
+/** A server's `stats` answer (lib/sync-measure.ts, answerCommands). */
+export interface ServerStats {
+  mainThreadBusyPercent: number;
+  split: Record<string, StageSummary>;
+  socketBytes: { received: number; sent?: number };
+}
+
+export interface DrainSetup<U> {
+  server: ServerChild;
+  startSender: () => RunChild;
+  roles: { sender: string; receiver: string };
+  /** Runs after the sender exited, the server still up; what it returns comes back as `whileUp`. */
+  whileUp?: () => Promise<U>;
+}
+
+export interface Drained<T extends SenderReport, U> {
+  report: T;
+  stats: ServerStats;
+  sender: Side;
+  receiver: Side;
+  machine: MachineShare;
+  whileUp: U | undefined;
+}
+
+/** Runs `body` with `server` registered for cleanup, and stops the server after it, whatever happens. */
+export async function withServer<S extends ServerChild, R>(children: Children, server: S, body: (server: S) => Promise<R>): Promise<R> {
+  children.add(server);
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+    children.delete(server);
+  }
+}
+
+/**
+ * One drain: resets the server, starts the sender and measures from the sender's `started`
+ * line to its result (the sender's CPU from inside it, the server's from /proc, the RSS of
+ * both sampled); then the server's stats, `whileUp`, and the server stopped (its DuckDB
+ * file closed). The sender is stopped at the end, whatever happens.
+ */
+export async function drain<T extends SenderReport, U = undefined>(maxSeconds: number, children: Children, setup: DrainSetup<U>): Promise<Drained<T, U>> {
+  const { server, roles } = setup;
+  await server.reset();
+  const sender = setup.startSender();
+  children.add(sender);
+  try {
+    const sampler = new RssSampler([sender.pid, server.pid]);
+    sampler.start();
+    await sender.started();
+    await server.mark();
+    const t0 = performance.now();
+    const machine = new MachineCpu();
+    const cpu0 = server.cpuSeconds();
+    const report = await sender.result<T>(maxSeconds * 1000 + REPORT_GRACE_MS);
+    const outerSeconds = (performance.now() - t0) / 1000;
+    const serverCpu = cpuDelta(cpu0, server.cpuSeconds());
+    const machineAll = machine.percent();
+    sampler.stop();
+    const stats = await server.stats<ServerStats>();
+    await sender.exited();
+    const whileUp = setup.whileUp ? await setup.whileUp() : undefined;
+    const hwm = server.memory()?.hwm ?? null;
+    await server.stop();
+
+    const { window: w, ackedSeq: n } = report;
+    const sampledPeak = Math.max(sampler.peak.get(sender.pid) ?? 0, w.peakRssSampledMB * 2 ** 20);
+    const senderSide = side(roles.sender, sender.pid, w.cpuSeconds, w.seconds, n, w.mainThreadBusyPercent, w.vmHwmMB === null ? null : w.vmHwmMB * 2 ** 20, sampledPeak);
+    const receiverSide = side(roles.receiver, server.pid, serverCpu, outerSeconds, n, stats.mainThreadBusyPercent, hwm, sampler.peak.get(server.pid) ?? null);
+    return { report, stats, sender: senderSide, receiver: receiverSide, machine: machineShare(machineAll, senderSide, receiverSide), whileUp };
+  } finally {
+    await sender.stop();
+    children.delete(sender);
   }
 }
