@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ADMIN_TOKEN_FILE } from '../api/tokens.js';
 import { newApiToken, sha256Hex } from '../secrets.js';
+import { stopOnSignals } from './shutdown.js';
 
 const SHUTDOWN_DEADLINE_MS = 15_000;
 
@@ -32,25 +33,14 @@ async function runCloud(configPath: string): Promise<void> {
     return;
   }
   const running = server;
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping cloud API');
-    setTimeout(() => {
-      log.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed; exiting now');
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
-    running.close().then(
-      () => process.exit(0),
-      (err: Error) => {
-        log.error({ err }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(
+    (signal) => {
+      log.info({ signal }, 'stopping cloud API');
+      return running.close();
+    },
+    SHUTDOWN_DEADLINE_MS,
+    log,
+  );
 }
 
 interface TokenOptions {

@@ -3,6 +3,7 @@
 import type { SiteConfig } from '../../config/schema.js';
 import { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
+import { stopOnSignals } from './shutdown.js';
 
 export async function runDaemon(config: SiteConfig, configPath: string): Promise<void> {
   const log = createLogger(config.log.level);
@@ -18,23 +19,5 @@ export async function runDaemon(config: SiteConfig, configPath: string): Promise
     process.exitCode = 1;
     return;
   }
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    const deadline = setTimeout(() => {
-      log.error({ deadlineMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting now');
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    deadline.unref();
-    gw.stop(signal).then(
-      () => process.exit(0),
-      (err: Error) => {
-        log.error({ err }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals((signal) => gw.stop(signal), config.shutdownTimeoutMs, log);
 }

@@ -110,14 +110,7 @@ export async function openCloudDb(path: string, opts: { memoryLimitMB: number; t
 }
 
 /** A short-lived connection per operation: DuckDB connections are cheap, and one is never shared. */
-export async function withConnection<T>(instance: DuckDBInstance, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
-  const conn = await instance.connect();
-  try {
-    return await fn(conn);
-  } finally {
-    conn.closeSync();
-  }
-}
+export { withConnection } from '../../gateway/store/queries.js';
 
 export async function inTransaction<T>(c: DuckDBConnection, fn: () => Promise<T>): Promise<T> {
   await c.run('BEGIN TRANSACTION');
