@@ -4,6 +4,7 @@
 // because a typo is an installer's most common mistake. Fields with a `default` are
 // filled in by the validator, so the resolved `SiteConfig` type has them non-optional.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { CameraDeviceSchema, CameraDriverSchema } from '../drivers/camera/schema.js';
 import { ModbusDeviceSchema, ModbusDriverSchema } from '../drivers/modbus/schema.js';
 import { ConditionSchema, RuleSchema } from '../gateway/rules/schema.js';
 import { Id, Role, Section, Strict, StringEnum } from './schema-kit.js';
@@ -61,6 +62,7 @@ const Device = Strict({
     description: 'Free labels for rules (e.g. [hvac, critical]): `when.reading.tags` and `device` conditions select by them',
   }),
   modbus: Type.Optional(ModbusDeviceSchema),
+  camera: Type.Optional(CameraDeviceSchema),
   mqtt: Type.Optional(
     Strict({
       username: Type.String({ minLength: 1 }),
@@ -146,7 +148,7 @@ export const SiteConfigSchema = Strict(
       },
       'Local HTTP API',
     ),
-    drivers: Section({ mqtt: MqttDriver, modbus: ModbusDriverSchema, simulator: SimulatorDriver }, 'Protocol drivers'),
+    drivers: Section({ mqtt: MqttDriver, modbus: ModbusDriverSchema, simulator: SimulatorDriver, camera: CameraDriverSchema }, 'Protocol drivers'),
     devices: Type.Array(Device, { default: [] }),
     locks: Type.Array(Lock, { default: [], description: 'Doors the gateway can lock and unlock locally' }),
     allowLists: Type.Record(Type.String(), Type.Array(Type.String({ minLength: 1 })), {
