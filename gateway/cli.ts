@@ -149,6 +149,25 @@ export function buildProgram(): Command {
       console.log(await runSyncStatus(load(o.config).config, o));
     });
 
+  // Cameras on the local network (drivers/camera): WS-Discovery, then ONVIF with credentials.
+  program
+    .command('discover')
+    .description('find devices on the local network')
+    .command('cameras')
+    .description('WS-Discovery probe for ONVIF cameras; with credentials, also their device info, profiles and stream URIs')
+    .option('--timeout <duration>', 'how long to wait for answers, e.g. 3s or 500ms', '3s')
+    .option('--address <host[:port]>', 'probe this address (unicast, port 3702 by default) instead of the multicast group')
+    .option('--username <user>', 'ONVIF username (an operator or admin account)')
+    .option('--password <password>', 'ONVIF password (or $OUTPOST_ONVIF_PASSWORD: arguments end up in shell history)')
+    .option('--json', 'print JSON')
+    .action(async (o: { timeout: string; address?: string; username?: string; password?: string; json?: boolean }) => {
+      const { runDiscoverCameras } = await import('./cli/discover.js');
+      const r = await runDiscoverCameras(o);
+      if (r.output) console.log(r.output);
+      if (r.hint) console.error(r.hint);
+      if (!r.ok) process.exitCode = 1;
+    });
+
   // The cloud API gateways sync to (sync/cloud): `outpost cloud` and `outpost cloud-token`.
   registerCloudCommands(program);
 
