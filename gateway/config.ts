@@ -90,6 +90,18 @@ function crossChecks(cfg: SiteConfig): CrossCheckProblem[] {
     }
     if (l.unlockSeconds > l.maxUnlockSeconds) out.push({ path: ['locks', i, 'unlockSeconds'], message: 'must not exceed maxUnlockSeconds' });
   });
+  cfg.devices.forEach((d, i) => {
+    const cam = d.camera;
+    if (!cam) return;
+    const at = ['devices', i, 'camera'];
+    if ((cam.rtsp === undefined) === (cam.onvif === undefined)) out.push({ path: at, message: 'give exactly one source: rtsp (a URL) or onvif (a device that tells us its stream)' });
+    if (cam.onvif?.password !== undefined && cam.onvif.passwordEnv !== undefined) out.push({ path: [...at, 'onvif'], message: 'give password or passwordEnv, not both' });
+    const zoneIds = new Set<string>();
+    cam.zones.forEach((z, k) => {
+      if (zoneIds.has(z.id)) out.push({ path: [...at, 'zones', k, 'id'], message: `zone id "${z.id}" is used twice on this camera` });
+      zoneIds.add(z.id);
+    });
+  });
   const ruleIds = new Map<string, number>();
   const lockGroups = new Set(cfg.locks.map((l) => l.group));
   cfg.rules.forEach((r, i) => {
