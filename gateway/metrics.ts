@@ -68,6 +68,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Camera capture (drivers/camera/capture.ts); the detector pool incs framesDropped.
+  readonly cameraFrames = this.counter('outpost_camera_frames_total', 'Letterboxed frames delivered by capture, by camera', ['camera']);
+  readonly cameraFps = this.gauge('outpost_camera_fps', 'Frames per second delivered over the last 5 s, by camera', ['camera']);
+  readonly cameraFrameLatency = new Histogram({
+    name: 'outpost_camera_frame_latency_seconds',
+    help: "Time from a frame's first byte on ffmpeg's stdout to its onFrame call (pipe transfer plus event-loop delay; excludes network and decode)",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly cameraReconnects = this.counter('outpost_camera_reconnects_total', 'Capture restarts, by camera and reason (exit, stall, error)', ['camera', 'reason']);
+  readonly cameraUp = this.gauge('outpost_camera_up', '1 while frames flow from a camera', ['camera']);
+  readonly cameraFramesDropped = this.counter('outpost_camera_frames_dropped_total', 'Frames dropped before detection, by camera and reason', [
+    'camera',
+    'reason',
+  ]);
+
   constructor() {
     // process_resident_memory_bytes (RSS), CPU, event-loop lag, heap.
     collectDefaultMetrics({ register: this.registry });

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ROLES, type Role } from '../../config/schema.js';
 import type { Gateway } from '../gateway.js';
 import { registerAlertRoutes } from './alerts.js';
+import { registerCameraRoutes } from './cameras.js';
 import { registerLockRoutes } from './locks.js';
 import { registerRoutes } from './routes.js';
 import type { TokenIdentity } from './tokens.js';
@@ -64,6 +65,7 @@ export async function startApi(gw: Gateway): Promise<Api> {
   registerRoutes(app, gw);
   registerLockRoutes(app, gw);
   registerAlertRoutes(app, gw);
+  registerCameraRoutes(app, gw);
   await app.listen({ host: gw.config.http.host, port: gw.config.http.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : gw.config.http.port;
