@@ -4,8 +4,7 @@
 // no ffmpeg behind. Everything on 127.0.0.1.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { RtspCapture, parseFfmpegVersion, parseVideoStream, type CaptureOptions } from '../drivers/camera/capture.js';
@@ -14,8 +13,9 @@ import type { Frame, InputSpec } from '../drivers/camera/types.js';
 import { Metrics } from '../gateway/metrics.js';
 import { freePort, metricValue, waitFor } from './helpers/gateway.js';
 import { startRtspServer, type RtspServer } from './helpers/rtsp-server.js';
+import { SHARED_DIR } from './helpers/shared.js';
 
-const SHARED = resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared');
+const SHARED = SHARED_DIR;
 const BUS = join(SHARED, 'fixtures/images/bus.jpg'); // 810×1080
 const ZIDANE = join(SHARED, 'fixtures/images/zidane.jpg'); // 1280×720
 const CENTER_RGB: InputSpec = { width: 640, height: 640, pad: 'center', channels: 'rgb', padValue: 114 };

@@ -5,12 +5,12 @@
 // device is captured from the stream URI the device gives.
 import { join } from 'node:path';
 import t from 'tap';
-import { PACKAGE_ROOT } from '../gateway/config.js';
 import { startFakeOnvif } from './helpers/fake-onvif.js';
 import { api, removeDir, startGateway, waitFor } from './helpers/gateway.js';
 import { startRtspServer } from './helpers/rtsp-server.js';
+import { SHARED_DIR } from './helpers/shared.js';
 
-const SHARED = join(PACKAGE_ROOT, '..', 'shared');
+const SHARED = SHARED_DIR;
 const BUS = join(SHARED, 'fixtures', 'images', 'bus.jpg');
 const MODEL = join(SHARED, 'models', 'yolox_nano.onnx'); // the fastest of the three on 2 cores
 

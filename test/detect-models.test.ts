@@ -5,8 +5,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import t from 'tap';
 import { ffmpegPath, letterboxFor } from '../drivers/camera/letterbox.js';
 import type { Detection, Frame, InputSpec } from '../drivers/camera/types.js';
@@ -16,8 +15,9 @@ import { describeModel, openModel } from '../models/detector/model-info.js';
 import { Postprocessor, candidates, nms, type Candidates } from '../models/detector/postprocess.js';
 import { Preprocessor } from '../models/detector/preprocess.js';
 import { letterboxImage } from '../scripts/bench/lib/detect-frames.js';
+import { SHARED_DIR } from './helpers/shared.js';
 
-const SHARED = resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared');
+const SHARED = SHARED_DIR;
 const MODELS = join(SHARED, 'models');
 const IMAGES = join(SHARED, 'fixtures/images');
 

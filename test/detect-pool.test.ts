@@ -3,14 +3,14 @@
 // their camera and seq; a flooded camera keeps only its newest waiting frame and counts
 // the rest as drops; every frame is released exactly once (so a producer can reuse its
 // buffer); frames cross threads shared or transferred, never silently copied.
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import t from 'tap';
 import type { DetectionResult, Frame } from '../drivers/camera/types.js';
 import { DetectorPool } from '../models/detector/pool.js';
 import { frameOf, letterboxImage } from '../scripts/bench/lib/detect-frames.js';
+import { SHARED_DIR } from './helpers/shared.js';
 
-const SHARED = resolve(fileURLToPath(new URL('../../', import.meta.url)), '../shared');
+const SHARED = SHARED_DIR;
 const MODEL = join(SHARED, 'models/yolox_nano.onnx');
 const BUS = join(SHARED, 'fixtures/images/bus.jpg');
 const WORKERS = 2;
