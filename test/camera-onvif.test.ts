@@ -1,31 +1,19 @@
 // ONVIF: WS-Discovery and the Cam wrapper against a fake device on loopback (no ONVIF
 // simulator exists to install), the fake checked against the real `onvif` client's own
 // connect; error messages for the failures installers meet; `outpost discover cameras`.
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import onvif from 'onvif';
 import t from 'tap';
 import { probeOnvif } from '../drivers/camera/discovery.js';
 import { connectOnvif, normaliseEvent, type OnvifEvent } from '../drivers/camera/onvif.js';
-import { closedPort, startFakeOnvif, startPlainHttp, startSilentServer, type FakeOnvif } from './helpers/fake-onvif.js';
+import { startFakeOnvif, startPlainHttp, startSilentServer, type FakeOnvif } from './helpers/fake-onvif.js';
+import { outpost } from './helpers/cli.js';
+import { freePort } from './helpers/gateway.js';
 
-const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../gateway/cli.js', import.meta.url));
 const USER = 'admin';
 const PASS = 's3cret&<pw>';
 const STREAM = 'rtsp://127.0.0.1:8554/live/main?channel=1&subtype=0';
 const creds = (fake: FakeOnvif, password = PASS) => ({ host: '127.0.0.1', port: fake.port, username: USER, password });
 
-async function outpost(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, NODE_OPTIONS: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 let fake: FakeOnvif;
 t.before(async () => {
@@ -175,7 +163,7 @@ t.test('wrong password or no credentials: authentication failed', async (t) => {
 });
 
 t.test('unreachable, hung and non-ONVIF cameras', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   await t.rejects(connectOnvif({ host: '127.0.0.1', port }, { timeoutMs: 2000 }), { message: `ONVIF 127.0.0.1:${port}: unreachable: ECONNREFUSED`, kind: 'unreachable' });
 
   const silent = await startSilentServer();
@@ -220,7 +208,7 @@ t.test('the real onvif client connects to the fake the way it does to a camera',
 });
 
 t.test('outpost discover cameras --address … --json', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const probe = ['discover', 'cameras', '--address', `127.0.0.1:${fake.discoveryPort}`, '--timeout', '300ms', '--username', USER];
   const [r, bad, none] = await Promise.all([
     outpost([...probe, '--password', PASS, '--json']),

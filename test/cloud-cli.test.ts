@@ -1,28 +1,19 @@
 // `outpost cloud` and `outpost cloud-token` as real child processes: config errors, token
 // minting against a running cloud, commits surviving kill -9, clean stop on SIGTERM.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
-import { PACKAGE_ROOT } from '../gateway/config.js';
 import { sha256Hex } from '../gateway/secrets.js';
 import type { CloudReading } from '../sync/cloud/store.js';
 import { ingest, office, readAdminToken, waitForCloud, writeCloudConfig, type GatewayCreds } from './helpers/cloud.js';
 import { removeDir, tempDir } from './helpers/gateway.js';
+import { CLI, outpost as runCli } from './helpers/cli.js';
 
-const CLI = join(PACKAGE_ROOT, 'dist/gateway/cli.js');
+const outpost = (args: string[]) => runCli(args, { OUTPOST_LOG_LEVEL: 'silent' });
+
 const env = { ...process.env, NODE_OPTIONS: '', OUTPOST_LOG_LEVEL: 'silent' };
 
-async function outpost(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 function startChild(file: string): ChildProcess {
   return spawn(process.execPath, [CLI, 'cloud', '--config', file], { env, stdio: 'ignore' });

@@ -1,15 +1,14 @@
 // Request planning (coalescing points into reads) and `outpost modbus plan`.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { PACKAGE_ROOT, parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config.js';
 import { formatPlan, planRequests, planWithoutCoalescing, type PlannedRequest } from '../drivers/modbus/planner.js';
 import { resolvePoints, type ResolvedPoint } from '../drivers/modbus/points.js';
 import type { ModbusDeviceConfig } from '../drivers/modbus/schema.js';
+import { CLI, outpost } from './helpers/cli.js';
 
 const LINE = { id: 'plant-tcp', transport: 'tcp', host: '10.0.0.5' };
 
@@ -173,18 +172,7 @@ t.test('formatPlan: aligned lines with FC, ranges, counts and unused registers',
 
 // --- the CLI, as a child process ---
 
-const CLI = join(PACKAGE_ROOT, 'dist/gateway/cli.js');
-const run = promisify(execFile);
 
-async function outpost(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, NODE_OPTIONS: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 t.test('outpost modbus plan', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-modbus-plan-'));

@@ -1,26 +1,14 @@
 // `outpost enroll` as an installer runs it: a one-time token becomes credentials on disk
 // (0600) that the gateway then signs with; a used token is refused with a clear message.
-import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { PACKAGE_ROOT } from '../gateway/config.js';
 import { startCloud } from './helpers/cloud.js';
 import { removeDir, tempDir } from './helpers/gateway.js';
+import { outpost } from './helpers/cli.js';
 
-const CLI = join(PACKAGE_ROOT, 'dist/gateway/cli.js');
 
-async function outpost(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, NODE_OPTIONS: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 t.test('outpost enroll writes 0600 credentials once; a used token is refused', async (t) => {
   const cloud = await startCloud();

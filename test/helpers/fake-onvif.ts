@@ -383,14 +383,3 @@ export async function startPlainHttp(): Promise<{ port: number; close(): Promise
   };
 }
 
-/** A loopback port with nothing listening (bound for a moment, then released). */
-export function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createTcpServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
