@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { stringify } from 'yaml';
+import { parseConfig } from '../gateway/config.js';
 import { ffmpegPath, letterboxFor } from '../drivers/camera/letterbox.js';
 import { SnapshotStore, drawBoxes } from '../drivers/camera/snapshots.js';
 import { OccupancyTracker } from '../drivers/camera/tracker.js';
@@ -72,4 +74,17 @@ t.test('snapshots: boxes drawn in frame pixels, JPEG of the picture area, pruned
   const tiny = new SnapshotStore({ dir: join(dir, 'tiny'), maxAgeDays: 1, maxTotalMB: 1e-9, quality: 5, ffmpeg: ffmpegPath() });
   await tiny.save(frame, []);
   t.equal(tiny.count, 0, 'over the size limit: the oldest (here: the only) snapshot goes');
+});
+
+t.test('camera config: one source, unique zone ids, one password form, errors located', async (t) => {
+  const site = (camera: Record<string, unknown>) => stringify({ site: 's', devices: [{ id: 'cam', zone: 'z', camera }] });
+  const poly = [[0, 0], [1, 0], [1, 1]];
+  t.throws(() => parseConfig(site({ fps: 2 }), 'c.yaml'), /c\.yaml:\d+:\d+ devices\[0\]\.camera: give exactly one source/);
+  t.throws(() => parseConfig(site({ rtsp: 'rtsp://h/s', onvif: { host: 'h' } }), 'c.yaml'), /give exactly one source/);
+  t.throws(() => parseConfig(site({ rtsp: 'rtsp://h/s', zones: [{ id: 'a', polygon: poly }, { id: 'a', polygon: poly }] }), 'c.yaml'), /zones\[1\]\.id: zone id "a" is used twice/);
+  t.throws(() => parseConfig(site({ onvif: { host: 'h', password: 'x', passwordEnv: 'P' } }), 'c.yaml'), /camera\.onvif: give password or passwordEnv, not both/);
+  t.throws(() => parseConfig(site({ rtsp: 'http://h/s' }), 'c.yaml'), /camera\.rtsp/);
+  t.throws(() => parseConfig(site({ rtsp: 'rtsp://h/s', zones: [{ id: 'a', polygon: [[0, 0], [1.5, 0], [1, 1]] }] }), 'c.yaml'), /polygon/);
+  const ok = parseConfig(site({ rtsp: 'rtsp://h/s' }), 'c.yaml').devices[0]!.camera!;
+  t.match(ok, { transport: 'tcp', fps: 5, stallSeconds: 10, minConfidence: 0.4, debounceFrames: 3, zones: [] }, 'defaults');
 });
