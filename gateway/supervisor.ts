@@ -5,6 +5,7 @@ import type { Driver, DriverContext, DriverHealth } from './driver.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Command, CommandResult } from './types.js';
+import { backoffDelay } from './backoff.js';
 
 export interface SupervisorOptions {
   initialBackoffMs: number;
@@ -79,7 +80,7 @@ export class Supervisor {
     if (this.stopping || slot.state === 'backoff' || slot.state === 'stopping' || slot.state === 'stopped') return;
     const name = slot.driver.name;
     if (slot.state === 'running' && Date.now() - slot.startedAt >= this.opts.stableAfterMs) slot.failures = 0;
-    const delay = Math.min(this.opts.maxBackoffMs, this.opts.initialBackoffMs * 2 ** slot.failures);
+    const delay = backoffDelay(slot.failures, this.opts.initialBackoffMs, this.opts.maxBackoffMs);
     slot.failures++;
     slot.state = 'backoff';
     slot.lastError = err.message;

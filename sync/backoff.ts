@@ -3,11 +3,13 @@
 // status` say "the cloud is unreachable" rather than showing a stream of errors).
 // A Retry-After from the cloud wins over our own schedule, even past maxMs (up to an hour,
 // so a broken header cannot park the uplink for days).
+import { backoffDelay } from '../gateway/backoff.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 export const CIRCUIT_GAUGE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
 export const MAX_RETRY_AFTER_MS = 3_600_000;
+const HALF_TO_FULL = { low: 0.5, high: 1 };
 
 export interface BackoffOptions {
   initialMs: number;
@@ -46,8 +48,10 @@ export class Backoff {
   /** Records a failure; returns how long to wait before the next attempt. */
   failed(retryAfterMs: number | null = null, now = Date.now()): number {
     this.failures++;
-    const ceiling = Math.min(this.opts.maxMs, this.opts.initialMs * 2 ** Math.min(this.failures - 1, 30));
-    const wait = retryAfterMs !== null ? Math.min(MAX_RETRY_AFTER_MS, Math.max(retryAfterMs, 0)) : Math.round(ceiling * (0.5 + this.random() * 0.5));
+    const wait =
+      retryAfterMs !== null
+        ? Math.min(MAX_RETRY_AFTER_MS, Math.max(retryAfterMs, 0))
+        : backoffDelay(this.failures - 1, this.opts.initialMs, this.opts.maxMs, HALF_TO_FULL, this.random);
     this.until = now + wait;
     return wait;
   }

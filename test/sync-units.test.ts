@@ -3,6 +3,7 @@
 import t from 'tap';
 import { Backoff, MAX_RETRY_AFTER_MS, Pacer } from '../sync/backoff.js';
 import { parseRetryAfter } from '../sync/client.js';
+import { backoffDelay } from '../gateway/backoff.js';
 
 t.test('backoff doubles per failure, jitters within [half, all] of the step, and caps', async (t) => {
   const lo = new Backoff({ initialMs: 100, maxMs: 1000, openAfterFailures: 3 }, () => 0);
@@ -44,4 +45,11 @@ t.test('the pacer spaces batches so the average rate stays at the cap', async (t
   t.equal(p.reserve(20_000, 0), 1000);
   t.equal(p.reserve(1, 10_000), 0, 'after a quiet spell no wait');
   t.equal(new Pacer(0).reserve(1e9, 0), 0, '0 = no cap');
+});
+
+t.test('the shared backoff: doubling, capped, jitter as a factor range', async (t) => {
+  t.same([0, 1, 2, 3, 4, 40].map((n) => backoffDelay(n, 100, 1000)), [100, 200, 400, 800, 1000, 1000], 'no jitter: exact steps');
+  t.equal(backoffDelay(1, 1000, 30_000, { low: 0.8, high: 1.2 }, () => 0), 1600);
+  t.equal(backoffDelay(1, 1000, 30_000, { low: 0.8, high: 1.2 }, () => 1), 2400);
+  t.equal(backoffDelay(10, 1000, 30_000, { low: 0.8, high: 1.2 }, () => 1), 30_000, 'jitter never passes the cap');
 });

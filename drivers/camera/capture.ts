@@ -10,6 +10,7 @@ import { LogLimiter, type Logger } from '../../gateway/log.js';
 import type { Metrics } from '../../gateway/metrics.js';
 import { ffmpegPath, letterboxFilter, letterboxFor } from './letterbox.js';
 import type { Frame, InputSpec, Letterbox } from './types.js';
+import { backoffDelay } from '../../gateway/backoff.js';
 
 export type CaptureState = 'idle' | 'connecting' | 'streaming' | 'backoff' | 'stopped';
 export type ReconnectReason = 'exit' | 'stall' | 'error';
@@ -110,10 +111,8 @@ function parseGraphInput(line: string): { width: number; height: number } | null
   return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
 }
 
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, rand: () => number = Math.random): number {
-  const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(Math.min(maxMs, base * (0.8 + 0.4 * rand())));
-}
+
+const PLUS_MINUS_20 = { low: 0.8, high: 1.2 };
 
 /** Credentials in RTSP URLs must not reach logs or status. */
 const redact = (s: string): string => s.replace(/(\w+:\/\/)[^/@\s]*@/g, '$1***@');
@@ -404,7 +403,7 @@ export class RtspCapture {
     this.lastError = error;
     this.reconnects++;
     this.opts.metrics.cameraReconnects.inc({ camera: this.opts.camera, reason });
-    const delayMs = backoffDelay(this.attempt++, this.initialMs, this.maxMs);
+    const delayMs = backoffDelay(this.attempt++, this.initialMs, this.maxMs, PLUS_MINUS_20);
     this.setState('backoff');
     this.log[repeat ? 'debug' : 'info']({ delayMs, attempt: this.attempt, reason }, `camera reconnect in ${delayMs} ms`);
     this.retryTimer = setTimeout(() => void this.connect(), delayMs);

@@ -4,6 +4,7 @@
 // wrong in words an installer can act on. See drivers/camera/README.md, "ONVIF".
 import { Agent } from 'node:http';
 import onvif from 'onvif';
+import { backoffDelay } from '../../gateway/backoff.js';
 
 type Cam = InstanceType<typeof onvif.Cam>;
 type Callback = (err: Error | null, data?: unknown, xml?: string) => void;
@@ -319,12 +320,13 @@ class PullPoint {
 
   private async loop(): Promise<void> {
     let backoff = 0;
+    let failures = 0;
     while (!this.stopped) {
       try {
         if (backoff) await this.create();
         const { data } = await this.owner.call('PullMessages', (cb) => this.cam.pullMessages({ messageLimit: 50 }, cb), PULL_GUARD_MS);
         if (this.stopped) return;
-        backoff = 0;
+        backoff = failures = 0;
         const res = obj(data);
         for (const m of list(res.notificationMessage)) {
           try {
@@ -339,7 +341,7 @@ class PullPoint {
       } catch (err) {
         if (this.stopped) return;
         this.onError?.(err as Error);
-        backoff = Math.min(MAX_BACKOFF_MS, backoff ? backoff * 2 : 1000);
+        backoff = backoffDelay(failures++, 1000, MAX_BACKOFF_MS);
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, backoff);
           this.wake = () => (clearTimeout(t), resolve());

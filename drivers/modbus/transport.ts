@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FrameError, RtuResponseReader, TcpFrameReader, encodeRtuFrame, encodeTcpFrame, rtuInterFrameMs } from './frames.js';
 import type { ModbusLineConfig } from './schema.js';
+import { backoffDelay } from '../../gateway/backoff.js';
 
 export class ModbusTimeoutError extends Error {
   constructor(
@@ -99,7 +100,7 @@ abstract class StreamTransport implements Transport {
           return stream;
         },
         (err: Error) => {
-          this.retryAt = Date.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** this.failures++);
+          this.retryAt = Date.now() + backoffDelay(this.failures++, BACKOFF_START_MS, BACKOFF_MAX_MS);
           throw new ModbusConnectError(err.message);
         },
       );
