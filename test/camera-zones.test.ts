@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { parseConfig } from '../gateway/config.js';
+import { redact } from '../drivers/camera/capture.js';
 import { ffmpegPath, letterboxFor } from '../drivers/camera/letterbox.js';
 import { SnapshotStore, drawBoxes } from '../drivers/camera/snapshots.js';
 import { OccupancyTracker } from '../drivers/camera/tracker.js';
@@ -87,4 +88,10 @@ t.test('camera config: one source, unique zone ids, one password form, errors lo
   t.throws(() => parseConfig(site({ rtsp: 'rtsp://h/s', zones: [{ id: 'a', polygon: [[0, 0], [1.5, 0], [1, 1]] }] }), 'c.yaml'), /polygon/);
   const ok = parseConfig(site({ rtsp: 'rtsp://h/s' }), 'c.yaml').devices[0]!.camera!;
   t.match(ok, { transport: 'tcp', fps: 5, stallSeconds: 10, minConfidence: 0.4, debounceFrames: 3, zones: [] }, 'defaults');
+});
+
+t.test('passwords in URLs are redacted wherever they appear, the user name kept', async (t) => {
+  t.equal(redact('rtsp://admin:s3cr:et@10.0.0.1:554/s'), 'rtsp://admin:***@10.0.0.1:554/s');
+  t.equal(redact('[tcp] Opening rtsp://u:p@h/x failed; retry rtsps://a:b@g/y'), '[tcp] Opening rtsp://u:***@h/x failed; retry rtsps://a:***@g/y');
+  t.equal(redact('rtsp://user@h/s'), 'rtsp://user@h/s', 'no password, nothing to hide');
 });

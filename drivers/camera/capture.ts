@@ -111,11 +111,10 @@ function parseGraphInput(line: string): { width: number; height: number } | null
   return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
 }
 
-
 const PLUS_MINUS_20 = { low: 0.8, high: 1.2 };
 
-/** Credentials in RTSP URLs must not reach logs or status. */
-const redact = (s: string): string => s.replace(/(\w+:\/\/)[^/@\s]*@/g, '$1***@');
+/** Passwords in URLs (anywhere in a text) must not reach logs or status: user:pass@ → user:***@. */
+export const redact = (s: string): string => s.replace(/(\w+:\/\/[^/:@\s]*):[^/@\s]*@/g, '$1:***@');
 
 const LEVEL_TAG = /^(?:\[[^\]]* @ 0x[0-9a-f]+\] )?\[(trace|debug|verbose|info|warning|error|fatal|panic)\] ?/;
 const FPS_WINDOW_MS = 5000;

@@ -10,7 +10,7 @@ import type { SiteConfig } from '../../config/schema.js';
 import type { Driver, DriverContext, DriverHealth } from '../../gateway/driver.js';
 import { DetectorPool } from '../../models/detector/pool.js';
 import { CameraAnalysis } from './analysis.js';
-import { RtspCapture } from './capture.js';
+import { RtspCapture, redact } from './capture.js';
 import { ffmpegPath } from './letterbox.js';
 import { connectOnvif, type OnvifCamera } from './onvif.js';
 import type { CameraDriverConfig, CameraDeviceConfig } from './schema.js';
@@ -203,16 +203,6 @@ function withCredentials(url: string, username?: string, password?: string): str
   u.username = username;
   if (password) u.password = password;
   return u.toString();
-}
-
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
 }
 
 export function createCameraDriver(site: SiteConfig): CameraDriver | null {
