@@ -340,3 +340,24 @@ t.test('keyed queue: FIFO per key, parallel across keys, bounded', async (t) => 
   t.same(order, ['b1', 'a1', 'a2']);
   t.equal(q.size('a'), 0, 'drained lanes are dropped');
 });
+
+t.test('every answer is counted by route and status; stored rows by stream', async (t) => {
+  const c = await startCloud();
+  t.teardown(async () => {
+    await c.stop();
+    removeDir(c.dir);
+  });
+  const gw = await enrollGateway(c, 'gw-m');
+  t.equal((await ingest(c.url, gw, 'telemetry', [reading(1, 20), reading(2, 21)])).status, 200);
+  t.equal((await ingest(c.url, gw, 'telemetry', [reading(1, 20), reading(2, 21)])).status, 200, 'a retry');
+  t.equal((await ingest(c.url, { ...gw, secret: 'forged' }, 'telemetry', [reading(3, 22)])).status, 401);
+  t.equal((await ingest(c.url, gw, 'telemetry', [reading(3, 22)], { now: Date.now() - 3_600_000 })).status, 401, 'a stale, replayed request');
+  t.equal((await office(c.url, 'nope', '/metrics')).status, 401, 'metrics need an office token');
+  const text = (await office<string>(c.url, c.adminToken, '/metrics')).body;
+  const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\d+)`, 'm').exec(text)?.[1]);
+  t.equal(value('outpost_cloud_requests_total{route="/api/v1/ingest",status="200"}'), 2);
+  t.equal(value('outpost_cloud_requests_total{route="/api/v1/ingest",status="401"}'), 2);
+  t.equal(value('outpost_cloud_ingest_batches_total{stream="telemetry",result="new"}'), 1);
+  t.equal(value('outpost_cloud_ingest_batches_total{stream="telemetry",result="duplicate"}'), 1);
+  t.equal(value('outpost_cloud_ingest_rows_total{stream="telemetry"}'), 2);
+});

@@ -19,6 +19,7 @@ import type { Logger } from '../../gateway/log.js';
 import type { CloudConfig } from './config.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { CloudRequestError, type CloudStore, type ConfigAck, type GatewayCredentials } from './store.js';
+import type { CloudMetrics } from './metrics.js';
 
 const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 const MAX_PENDING_COMMANDS = 100;
@@ -38,7 +39,7 @@ function intHeader(req: FastifyRequest, name: string, min: number): number {
   return n;
 }
 
-export function registerGatewayRoutes(app: FastifyInstance, store: CloudStore, config: CloudConfig, log: Logger): void {
+export function registerGatewayRoutes(app: FastifyInstance, store: CloudStore, config: CloudConfig, log: Logger, metrics: CloudMetrics): void {
   const limits = config.limits;
   // Bounds the batches waiting per (gateway, stream); the store orders commits itself.
   const ingestQueue = new KeyedQueue(limits.maxQueuedBatches);
@@ -100,9 +101,12 @@ export function registerGatewayRoutes(app: FastifyInstance, store: CloudStore, c
       const want = batchKey(gw.id, stream, first, last);
       if (key !== want) throw bad(400, `${H.idempotencyKey}: must be "${want}" for these headers`);
       if (rows > limits.maxBatchRows) throw bad(413, `${H.rows}: ${rows} exceeds limits.maxBatchRows (${limits.maxBatchRows})`);
-      return ingestQueue.run(`${gw.id}:${stream}`, () =>
+      const ack = await ingestQueue.run(`${gw.id}:${stream}`, () =>
         store.ingest({ gatewayId: gw.id, site: gw.site, stream, firstSeq: first, lastSeq: last, rows, body: req.body as Buffer }),
       );
+      metrics.ingestBatches.inc({ stream, result: ack.duplicate ? 'duplicate' : 'new' });
+      metrics.ingestRows.inc({ stream }, ack.inserted);
+      return ack;
     },
   );
 

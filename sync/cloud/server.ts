@@ -12,6 +12,7 @@ import { GatewayAuthenticator, loadOfficeTokens, roleAllows, type GatewayHeaderO
 import type { CloudConfig } from './config.js';
 import { DuckDbCloudStore } from './duckdb-store.js';
 import { QueueFullError } from './keyed-queue.js';
+import { CloudMetrics } from './metrics.js';
 import { registerGatewayRoutes } from './routes-gateway.js';
 import { registerOfficeRoutes } from './routes-office.js';
 import { CloudRequestError, type CloudStore, type GatewayCredentials } from './store.js';
@@ -58,7 +59,7 @@ function parseJsonKeepingRaw(req: FastifyRequest, body: Buffer, done: (err: Erro
   }
 }
 
-export function buildApp(config: CloudConfig, store: CloudStore, tokens: OfficeTokens, log: Logger): FastifyInstance {
+export function buildApp(config: CloudConfig, store: CloudStore, tokens: OfficeTokens, log: Logger, metrics = new CloudMetrics()): FastifyInstance {
   const https = config.http.tls ? { https: { cert: readFileSync(config.http.tls.cert), key: readFileSync(config.http.tls.key) } } : {};
   // Request logging off: ingest runs several times a second per gateway; errors are logged below.
   const app = Fastify({ logger: false, bodyLimit: JSON_BODY_LIMIT, ajv: { customOptions: { removeAdditional: false } }, ...https });
@@ -119,7 +120,15 @@ export function buildApp(config: CloudConfig, store: CloudStore, tokens: OfficeT
     return reply.code(status).send({ error: status >= 500 ? `internal error: ${err.message}` : err.message });
   });
 
-  registerGatewayRoutes(app, store, config, log);
+  // Route patterns (not raw URLs) keep the label set bounded; unmatched paths share one label.
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.requests.inc({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+  });
+  app.get('/metrics', { config: { officeRole: 'viewer' } }, async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  registerGatewayRoutes(app, store, config, log, metrics);
   registerOfficeRoutes(app, store, config, log);
   return app;
 }
