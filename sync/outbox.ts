@@ -8,7 +8,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { withConnection } from '../gateway/store/queries.js';
-import { PRIORITY_EVENT_PATTERNS, STREAMS, type Stream, type StreamStatus } from './protocol.js';
+import { PRIORITY_EVENT_PATTERNS, STREAMS, columnsOf, type Stream, type StreamStatus } from './protocol.js';
 
 export interface Batch {
   stream: Stream;
@@ -27,11 +27,8 @@ export function streamFilter(stream: Stream): string {
   return stream === 'priority' ? PRIORITY : stream === 'events' ? `NOT ${PRIORITY}` : 'TRUE';
 }
 
-const SELECT: Record<Stream, string> = {
-  telemetry: 'seq, ts, device, point, value, text, unit, quality',
-  priority: 'seq, id, time, type, source, subject, data::VARCHAR AS data',
-  events: 'seq, id, time, type, source, subject, data::VARCHAR AS data',
-};
+/** The batch columns are the protocol's, cast to its types (events.data is JSON here, text on the wire). */
+const selectList = (s: Stream) => columnsOf(s).map(([name, type]) => `${name}::${type} AS ${name}`).join(', ');
 
 /** A path as a SQL string literal (COPY and read_parquet take no parameters). */
 export const sqlPath = (p: string) => `'${p.replaceAll("'", "''")}'`;
@@ -99,7 +96,7 @@ export class Outbox {
       const file = join(this.tmpDir, `batch-${randomUUID()}.parquet`);
       try {
         await c.run(
-          `COPY (SELECT ${SELECT[stream]} FROM ${table} WHERE ${where} AND seq <= ${Number(bound)} ORDER BY ${ORDER[stream]}) TO ${sqlPath(file)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 9)`,
+          `COPY (SELECT ${selectList(stream)} FROM ${table} WHERE ${where} AND seq <= ${Number(bound)} ORDER BY ${ORDER[stream]}) TO ${sqlPath(file)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 9)`,
         );
         // Read the facts back from the file itself: retention may have deleted rows meanwhile.
         const [first, last, rows] = (await c.runAndReadAll(`SELECT min(seq)::DOUBLE, max(seq)::DOUBLE, count(*)::DOUBLE FROM read_parquet(${sqlPath(file)})`)).getRows()[0]! as [number | null, number | null, number];
