@@ -6,7 +6,7 @@ import type { DriverContext } from '../../gateway/driver.js';
 import type { CameraDeviceConfig } from './schema.js';
 import type { SnapshotStore } from './snapshots.js';
 import { OccupancyTracker, type Transition } from './tracker.js';
-import type { Detection, DetectionResult, Frame } from './types.js';
+import type { DetectionResult, Frame } from './types.js';
 import { compileZones, countByZone, type CompiledZone } from './zones.js';
 
 /** Frames waiting for their detections, per camera; more than this in flight is a bug upstream. */
@@ -28,7 +28,6 @@ export class CameraAnalysis {
   private readonly zones: CompiledZone[];
   private readonly tracker: OccupancyTracker;
   private readonly pending = new Map<number, Frame>();
-  private lastDetections: Detection[] = [];
   events = 0;
 
   constructor(
@@ -47,17 +46,8 @@ export class CameraAnalysis {
     if (this.pending.size > MAX_PENDING_FRAMES) this.pending.delete(this.pending.keys().next().value!);
   }
 
-  /** A frame the pool dropped (a newer one replaced it) will get no result. */
-  dropped(seq: number): void {
-    this.pending.delete(seq);
-  }
-
   occupancy(): Record<string, Record<string, number>> {
     return this.tracker.snapshot();
-  }
-
-  get detections(): readonly Detection[] {
-    return this.lastDetections;
   }
 
   async onResult(r: DetectionResult): Promise<void> {
@@ -65,7 +55,6 @@ export class CameraAnalysis {
     for (const seq of this.pending.keys()) if (seq <= r.seq) this.pending.delete(seq);
     if (!frame) return;
     const { srcWidth, srcHeight } = frame.letterbox;
-    this.lastDetections = r.detections;
     const transitions = this.tracker.observe(countByZone(this.zones, r.detections, srcWidth, srcHeight));
     if (transitions.length === 0) return;
     let snapshot: string | null = null;
@@ -80,10 +69,10 @@ export class CameraAnalysis {
       transitions.map((t) => ({ ts: r.ts, device: this.camera, point: `occupancy.${t.zone}.${slug(t.label)}`, value: t.count, unit: 'count' })),
       { until: 'queued' },
     );
-    for (const t of transitions) await this.emit(t, r.ts, t.count > t.previous ? snapshot : null);
+    for (const t of transitions) await this.emit(t, t.count > t.previous ? snapshot : null);
   }
 
-  private async emit(t: Transition, _ts: number, snapshot: string | null): Promise<void> {
+  private async emit(t: Transition, snapshot: string | null): Promise<void> {
     const entered = t.count > t.previous;
     const data: DetectionEventData = {
       camera: this.camera,
