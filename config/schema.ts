@@ -39,6 +39,16 @@ const MqttDriver = Section(
     }),
     maxPayloadBytes: Type.Integer({ minimum: 64, default: 262144, description: 'Larger publishes are rejected' }),
     maxReadingsPerMessage: Type.Integer({ minimum: 1, default: 10000 }),
+    maxConnections: Type.Integer({
+      minimum: 1,
+      default: 1000,
+      description: 'Connections at once; past it CONNECT is refused with "server unavailable" (and sockets far past it are closed at once)',
+    }),
+    maxMessagesPerSecond: Type.Integer({
+      minimum: 0,
+      default: 1000,
+      description: 'Publishes per second per client (0: no limit); a faster client is slowed down, not dropped (see the driver README)',
+    }),
   },
   'Embedded MQTT broker (aedes)',
 );
@@ -75,6 +85,15 @@ const Device = Strict({
 });
 export type DeviceConfig = Static<typeof Device>;
 
+const RateWindow = (max: number, windowS: number, description: string) =>
+  Strict(
+    {
+      max: Type.Integer({ minimum: 1, default: max, description: 'Requests allowed per window' }),
+      windowS: Type.Integer({ minimum: 1, default: windowS, description: 'Window length in seconds (fixed windows)' }),
+    },
+    { default: {}, description },
+  );
+
 const ApiToken = Strict({
   name: Type.String({ minLength: 1 }),
   role: Role,
@@ -83,6 +102,15 @@ const ApiToken = Strict({
     description: 'Lock groups this token may lock/unlock (operator role or above; "*" = all). Admins may operate every lock.',
   }),
   sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'the sha256 printed by `outpost token create`' }),
+  rateLimit: Type.Optional(
+    Strict(
+      {
+        max: Type.Integer({ minimum: 1, description: 'Requests allowed per window for this token' }),
+        windowS: Type.Integer({ minimum: 1, default: 3600 }),
+      },
+      { description: 'Overrides http.rateLimit.requests for this token (e.g. a busy integration)' },
+    ),
+  ),
 });
 export type ApiTokenConfig = Static<typeof ApiToken>;
 
@@ -142,8 +170,42 @@ export const SiteConfigSchema = Strict(
     ),
     http: Section(
       {
-        host: Type.String({ default: '0.0.0.0' }),
+        host: Type.String({
+          default: '0.0.0.0',
+          description: 'Address the local API listens on: 0.0.0.0 = every interface (then HTTPS by default, see tls), 127.0.0.1 = this box only',
+        }),
         port: Port(8080, 'Local API port (0 picks a free port)'),
+        tls: Section(
+          {
+            mode: StringEnum(['auto', 'on', 'off'] as const, {
+              default: 'auto',
+              description:
+                'auto: HTTPS whenever the API listens off loopback, plain HTTP on loopback; on: always HTTPS; off: plain HTTP (a warning at start when reachable off loopback)',
+            }),
+            cert: Type.Optional(Type.String({ description: 'PEM certificate (chain) file; omitted: a self-signed one is generated once in <dataDir>/tls' })),
+            key: Type.Optional(Type.String({ description: 'PEM private key file (mode 0600); give it with cert' })),
+            redirectPort: Type.Optional(
+              Type.Integer({ minimum: 1, maximum: 65535, description: 'Also listen for plain HTTP on this port and redirect it to HTTPS' }),
+            ),
+          },
+          'HTTPS for the local API (bearer tokens must not cross the site LAN in clear)',
+        ),
+        rateLimit: Section(
+          {
+            authFailures: RateWindow(10, 60, 'Failed authentications per source address; past it every request from that address gets 429 until the window ends'),
+            requests: RateWindow(1000, 3600, 'Requests per API token (X-RateLimit-* headers); past it 429 until the window ends'),
+            maxTrackedKeys: Type.Integer({ minimum: 100, default: 10000, description: 'Addresses/tokens tracked at once; the oldest window is forgotten first' }),
+          },
+          'Rate limits of the local API',
+        ),
+        query: Section(
+          {
+            timeoutMs: Type.Integer({ minimum: 100, default: 10000, description: 'An admin SQL query running longer is interrupted' }),
+            maxRows: Type.Integer({ minimum: 1, maximum: 50000, default: 10000, description: 'Most rows one admin SQL query returns' }),
+            maxConcurrent: Type.Integer({ minimum: 1, default: 2, description: 'Admin SQL queries running at once; more get 429' }),
+          },
+          'Limits of the admin SQL endpoint (POST /api/v1/query, outpost query)',
+        ),
         tokens: Type.Array(ApiToken, { default: [], description: 'Empty: an admin token is generated into dataDir' }),
       },
       'Local HTTP API',

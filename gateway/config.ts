@@ -150,6 +150,10 @@ function crossChecks(cfg: SiteConfig): CrossCheckProblem[] {
   } catch {
     out.push({ path: ['timezone'], message: `unknown time zone "${cfg.timezone}" (use an IANA name such as Europe/Berlin)` });
   }
+  const { tls } = cfg.http;
+  if ((tls.cert === undefined) !== (tls.key === undefined)) out.push({ path: ['http', 'tls'], message: 'give cert and key together' });
+  if (tls.mode === 'off' && tls.cert !== undefined) out.push({ path: ['http', 'tls', 'mode'], message: 'is off, but a cert is given: use mode auto or on' });
+  if (tls.redirectPort !== undefined && tls.redirectPort === cfg.http.port) out.push({ path: ['http', 'tls', 'redirectPort'], message: 'must differ from http.port' });
   const hashes = new Set<string>();
   cfg.http.tokens.forEach((t, i) => {
     if (hashes.has(t.sha256)) out.push({ path: ['http', 'tokens', i, 'sha256'], message: 'the same token is listed twice' });

@@ -1,10 +1,13 @@
 // The gateway: wires config → store → drivers → API, and owns start/stop. Reading the
 // data path top to bottom starts here (see docs/ARCHITECTURE.md).
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { SiteConfig } from '../config/schema.js';
 import { defaultDrivers } from '../drivers/index.js';
 import { startApi, type Api } from './api/server.js';
+import { apiTlsSummary, tlsFiles } from './api/tls.js';
+import { ADMIN_TOKEN_FILE } from './api/tokens.js';
+import { assertSecretFiles, inlineSecrets, type SecretFile } from './secret-files.js';
 import { loadTokens, type TokenStore } from './api/tokens.js';
 import { AlertStore } from './alerts.js';
 import { createBus, type Bus } from './bus.js';
@@ -15,7 +18,7 @@ import { LockController } from './locks.js';
 import { ActionExecutor } from './rules/actions.js';
 import { RulesHost } from './rules/host.js';
 import { Uploader } from '../sync/uploader.js';
-import { cloudCommandTarget } from './cloud-commands.js';
+import { STAGED_CONFIG_FILE, cloudCommandTarget } from './cloud-commands.js';
 import { LogLimiter, createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { openDatabase, type Database } from './store/db.js';
@@ -31,6 +34,8 @@ export interface GatewayOptions {
   config: SiteConfig;
   log?: Logger;
   drivers?: readonly DriverFactory[];
+  /** The site file, when there is one: checked like other secret files if it holds secrets inline. */
+  configFile?: string;
 }
 
 export type Phase = 'starting' | 'ready' | 'stopping' | 'stopped';
@@ -71,7 +76,7 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts.config, opts.log);
     try {
-      await gw.init(opts.drivers ?? defaultDrivers);
+      await gw.init(opts.drivers ?? defaultDrivers, opts.configFile);
     } catch (err) {
       await gw.stop('start failed').catch(() => undefined);
       throw err;
@@ -79,9 +84,24 @@ export class Gateway {
     return gw;
   }
 
-  private async init(factories: readonly DriverFactory[]): Promise<void> {
+  /** Secret files this config uses; checked at start (gateway/secret-files.ts). */
+  secretFiles(configFile?: string): SecretFile[] {
+    const { config, dataDir } = this;
+    const inline = inlineSecrets(config);
+    return [
+      { path: join(dataDir, ADMIN_TOKEN_FILE), what: 'the generated admin API token' },
+      { path: resolve(dataDir, config.sync.credentialsFile), what: 'the cloud credentials' },
+      { path: tlsFiles(config.http, dataDir).keyFile, what: 'the local API TLS key' },
+      ...(config.drivers.mqtt.tls ? [{ path: config.drivers.mqtt.tls.key, what: 'the MQTT TLS key' }] : []),
+      { path: join(dataDir, STAGED_CONFIG_FILE), what: 'a site config staged by the cloud' },
+      ...(configFile && inline.length > 0 ? [{ path: configFile, what: `the site config, which holds secrets inline (${inline.join(', ')})` }] : []),
+    ];
+  }
+
+  private async init(factories: readonly DriverFactory[], configFile: string | undefined): Promise<void> {
     const { config, log } = this;
-    this.db = await openDatabase(this.dbPath, { memoryLimitMB: config.store.memoryLimitMB });
+    for (const warning of assertSecretFiles(this.secretFiles(configFile))) log.warn(warning);
+    this.db = await openDatabase(this.dbPath, { memoryLimitMB: config.store.memoryLimitMB, allowedDirs: [join(this.dataDir, 'tmp')] });
     this.writer = await StoreWriter.open(this.db.writer, config.store, this.metrics, this.bus, log);
     this.alerts = new AlertStore(this.db.instance, (type, data, subject) => this.emitEvent(type, 'alerts', data, subject));
     for (const [device, ts] of await lastSeenByDevice(this.db.instance)) this.devices.seen(device, ts, 'store');
@@ -235,6 +255,7 @@ export class Gateway {
       drivers: this.supervisor?.status() ?? {},
       store: { path: this.dbPath, queuedRows: this.writer?.queuedRows ?? 0, nextSeq: this.writer?.nextSeq ?? null },
       devices: this.devices.size,
+      api: this.api ? { url: this.api.url, host: this.config.http.host, port: this.api.port, tls: this.api.tls ? apiTlsSummary(this.api.tls) : null } : null,
       rssBytes: process.memoryUsage.rss(),
     };
   }

@@ -26,6 +26,13 @@ export class Metrics {
     'surface',
     'reason',
   ]);
+  readonly rateLimited = this.counter('outpost_rate_limited_total', 'Requests refused or slowed by a rate limit, by surface (http, mqtt) and kind', [
+    'surface',
+    'kind',
+  ]);
+  readonly idempotentReplays = this.counter('outpost_http_idempotent_replays_total', 'Retried API requests answered from their Idempotency-Key');
+  readonly sqlQueries = this.counter('outpost_sql_queries_total', 'Admin SQL queries by outcome (ok, refused, error, timeout, busy)', ['outcome']);
+  readonly mqttRefusedConnections = this.counter('outpost_mqtt_refused_connections_total', 'MQTT connections refused by a limit, by reason', ['reason']);
   readonly modbusRequests = this.counter('outpost_modbus_requests_total', 'Modbus requests by line and result (ok, exception, timeout, ...)', [
     'line',
     'result',

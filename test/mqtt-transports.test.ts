@@ -1,22 +1,26 @@
 // The broker's other listeners: MQTT over TLS and over WebSocket, both ingesting with
 // the same guarantees as plain TCP.
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { PACKAGE_ROOT } from '../gateway/config.js';
 import type { MqttDriver } from '../drivers/mqtt/index.js';
 import type { ReadingRow } from '../gateway/store/queries.js';
 import { hashPassword } from '../gateway/secrets.js';
-import { api, connect, endClient, publish, removeDir, startGateway } from './helpers/gateway.js';
+import { api, connect, endClient, publish, removeDir, startGateway, tempDir } from './helpers/gateway.js';
 
 const TLS_DIR = join(PACKAGE_ROOT, 'test', 'fixtures', 'tls');
 
 t.test('TLS and WebSocket listeners', async (t) => {
+  // git keeps the fixture key 0644; the gateway refuses a world-readable key (secret-files.ts).
+  const keyDir = tempDir();
+  copyFileSync(join(TLS_DIR, 'key.pem'), join(keyDir, 'key.pem'));
+  chmodSync(join(keyDir, 'key.pem'), 0o600);
   const g = await startGateway({
     devices: [{ id: 'tls-dev', zone: 'z', mqtt: { username: 'tls-dev', passwordHash: await hashPassword('pw') } }],
     drivers: {
       mqtt: {
-        tls: { port: 0, cert: join(TLS_DIR, 'cert.pem'), key: join(TLS_DIR, 'key.pem') },
+        tls: { port: 0, cert: join(TLS_DIR, 'cert.pem'), key: join(keyDir, 'key.pem') },
         websocket: { port: 0 },
       },
     },
@@ -24,6 +28,7 @@ t.test('TLS and WebSocket listeners', async (t) => {
   t.teardown(async () => {
     await g.stop();
     removeDir(g.dir);
+    removeDir(keyDir);
   });
   const ports = (g.gw.supervisor.get('mqtt') as MqttDriver).ports!;
   t.ok(ports.tls && ports.ws, `listening: ${JSON.stringify(ports)}`);

@@ -11,12 +11,21 @@ import type { MqttDriverConfig, SiteConfig } from '../../config/schema.js';
 import type { Driver, DriverContext, DriverHealth } from '../../gateway/driver.js';
 import { LogLimiter } from '../../gateway/log.js';
 import type { Command, CommandResult } from '../../gateway/types.js';
-import { AccessControl, type Identity } from './access.js';
+import { AccessControl, isLoopback, type Identity } from './access.js';
 import { openListeners, type Listeners } from './listeners.js';
 import { PayloadError, decodeTelemetry } from './payload.js';
 import { commandTopic, parseDeviceTopic, type DeviceTopic } from './topics.js';
 
 const DRIVER = 'mqtt';
+/** Sockets accepted past maxConnections before they are closed without a CONNACK. */
+const HARD_LIMIT_MARGIN = 64;
+/** The longest a publish waits for its client's rate budget before the client is dropped. */
+const MAX_THROTTLE_MS = 10_000;
+
+interface PublishBucket {
+  tokens: number;
+  at: number;
+}
 
 export class MqttDriver implements Driver {
   readonly name = DRIVER;
@@ -28,6 +37,12 @@ export class MqttDriver implements Driver {
   private readonly access: AccessControl;
   private readonly malformedLog = new LogLimiter(60_000);
   private accepting = false;
+  // Connection limit: sockets open now, and those accepted past drivers.mqtt.maxConnections
+  // (their CONNECT is answered "server unavailable"; far past it they are closed at once).
+  private openStreams = 0;
+  private readonly overLimit = new WeakSet<object>();
+  private readonly buckets = new WeakMap<Client, PublishBucket>();
+  private readonly throttleLog = new LogLimiter(60_000);
   private readonly sitePrefix: string;
   private stats = { messages: 0, readings: 0, rejected: 0 };
 
@@ -77,6 +92,13 @@ export class MqttDriver implements Driver {
     try {
       this.listeners = await openListeners(this.cfg, (stream, remote) => {
         if (!this.accepting) return void stream.destroy();
+        if (this.openStreams >= this.cfg.maxConnections + HARD_LIMIT_MARGIN) {
+          ctx.metrics.mqttRefusedConnections.inc({ reason: 'socket_limit' });
+          return void stream.destroy();
+        }
+        this.openStreams++;
+        stream.once('close', () => this.openStreams--);
+        if (this.openStreams > this.cfg.maxConnections) this.overLimit.add(stream);
         this.peers.set(stream, remote);
         broker.handle(stream);
       });
@@ -87,6 +109,12 @@ export class MqttDriver implements Driver {
     }
     this.accepting = true;
     ctx.log.info({ ports: this.listeners.ports, host: this.cfg.host, anonymous: this.cfg.anonymous }, 'MQTT broker listening');
+    if (!isLoopback(this.cfg.host) && this.site.devices.some((d) => d.mqtt)) {
+      ctx.log.warn(
+        { host: this.cfg.host, port: this.listeners.ports.tcp },
+        'MQTT plain TCP listens off loopback: device passwords cross the network in clear; give devices that can do TLS drivers.mqtt.tls',
+      );
+    }
   }
 
   async stop(): Promise<void> {
@@ -131,6 +159,12 @@ export class MqttDriver implements Driver {
   }
 
   private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
+    if (this.overLimit.has(client.conn)) {
+      // Refused before the password is checked: a connection storm costs no scrypt.
+      this.ctx?.metrics.mqttRefusedConnections.inc({ reason: 'max_connections' });
+      this.logThrottled('connections', { limit: this.cfg.maxConnections }, 'MQTT connection refused: drivers.mqtt.maxConnections reached');
+      return Object.assign(new Error(`connection limit of ${this.cfg.maxConnections} reached`), { returnCode: 3 as const });
+    }
     const res = await this.access.login(username, password, this.peers.get(client.conn));
     if (res.ok) {
       this.identities.set(client, res.identity);
@@ -177,6 +211,7 @@ export class MqttDriver implements Driver {
         throw new Error(denied);
       }
     }
+    if (client && this.cfg.maxMessagesPerSecond > 0) await this.throttle(client, packet);
     const topic = parseDeviceTopic(packet.topic);
     if (!topic) {
       // Under our own devices/{site}/ tree a topic we cannot read is a device mistake: count it.
@@ -216,6 +251,39 @@ export class MqttDriver implements Driver {
     await ctx.ingest(readings, { waitForSpace: true, until: 'queued' }).catch((err: Error) => {
       ctx.reject(err.name === 'QueueFullError' ? 'queue_full' : 'store_error', readings.length);
     });
+  }
+
+  /**
+   * Holds a client to drivers.mqtt.maxMessagesPerSecond: a publish over its budget waits
+   * (aedes reads no more from that client meanwhile, so TCP slows it down). A client that
+   * would have to wait over MAX_THROTTLE_MS is disconnected instead; an unacknowledged
+   * QoS1/2 message is then re-sent by the client, so nothing acknowledged is lost.
+   */
+  private async throttle(client: Client, packet: PublishPacket): Promise<void> {
+    const rate = this.cfg.maxMessagesPerSecond;
+    let b = this.buckets.get(client);
+    if (!b) this.buckets.set(client, (b = { tokens: rate, at: Date.now() }));
+    const now = Date.now();
+    b.tokens = Math.min(rate, b.tokens + ((now - b.at) * rate) / 1000) - 1;
+    b.at = now;
+    if (b.tokens >= 0) return;
+    const waitMs = (-b.tokens * 1000) / rate;
+    const ctx = this.ctx!;
+    if (waitMs > MAX_THROTTLE_MS) {
+      ctx.metrics.rateLimited.inc({ surface: 'mqtt', kind: 'disconnected' });
+      this.logThrottled(client.id, { client: client.id, rate }, 'MQTT client far over drivers.mqtt.maxMessagesPerSecond: disconnected');
+      b.tokens += 1; // this message is not taken
+      client.close();
+      throw new Error('publish rate limit exceeded');
+    }
+    ctx.metrics.rateLimited.inc({ surface: 'mqtt', kind: 'throttled' });
+    this.logThrottled(client.id, { client: client.id, rate, qos: packet.qos }, 'MQTT client over drivers.mqtt.maxMessagesPerSecond: slowed down');
+    await new Promise((r) => setTimeout(r, waitMs));
+  }
+
+  private logThrottled(key: string, fields: Record<string, unknown>, msg: string): void {
+    const { log, suppressed } = this.throttleLog.shouldLog(key);
+    if (log) this.ctx?.log.warn({ ...fields, suppressedSinceLastLog: suppressed }, msg);
   }
 
   private alreadyReceived(client: Client, packet: PublishPacket): Promise<boolean> {

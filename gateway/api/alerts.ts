@@ -51,7 +51,7 @@ export function registerAlertRoutes(app: FastifyInstance, gw: Gateway): void {
   for (const action of ['acknowledge', 'resolve'] as const) {
     app.post<{ Params: { id: string }; Body: { note?: string } | undefined }>(
       `/api/v1/alerts/:id/${action}`,
-      { config: { minRole: 'operator' }, schema: { body: noteBody } },
+      { config: { minRole: 'operator', idempotent: true }, schema: { body: noteBody } },
       async (req) => {
         const by = req.identity!.name;
         const note = req.body?.note;

@@ -22,7 +22,7 @@ export function registerLockRoutes(app: FastifyInstance, gw: Gateway): void {
     app.post<{ Params: { id: string }; Body: LockBody | undefined }>(
       `/api/v1/locks/:id/${action}`,
       {
-        config: { minRole: 'viewer', lockAction: action },
+        config: { minRole: 'viewer', lockAction: action, idempotent: true },
         schema: {
           body: {
             type: ['object', 'null'],

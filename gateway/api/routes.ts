@@ -36,6 +36,7 @@ async function asBadRequest<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export function registerRoutes(app: FastifyInstance, gw: Gateway): void {
+  let runningQueries = 0;
   // 200 only when the gateway is ready and every driver runs: a driver in restart backoff
   // (e.g. its port is taken) makes the gateway unhealthy for probes and installers.
   app.get('/health', async (_req, reply) => {
@@ -115,7 +116,7 @@ export function registerRoutes(app: FastifyInstance, gw: Gateway): void {
   app.post<{ Params: { id: string }; Body: { action: string; args?: Record<string, unknown> } }>(
     '/api/v1/devices/:id/commands',
     {
-      config: { minRole: 'operator' },
+      config: { minRole: 'operator', idempotent: true },
       schema: {
         body: {
           type: 'object',
@@ -152,6 +153,33 @@ export function registerRoutes(app: FastifyInstance, gw: Gateway): void {
         },
       },
     },
-    async (req) => asBadRequest(() => withConnection(gw.db.instance, (c) => readOnlySql(c, req.body.sql, req.body.maxRows))),
+    async (req, reply) => {
+      const limits = gw.config.http.query;
+      const who = req.identity!;
+      const started = performance.now();
+      const audit = (outcome: string, extra: Record<string, unknown>) => {
+        gw.metrics.sqlQueries.inc({ outcome });
+        return gw.emitEvent('audit.query', 'api', { by: who.name, role: who.role, via: 'api', remote: req.ip, sql: req.body.sql, outcome, durationMs: Math.round(performance.now() - started), ...extra });
+      };
+      if (runningQueries >= limits.maxConcurrent) {
+        await audit('busy', { rows: 0 });
+        return reply.code(429).header('retry-after', 1).send({ error: `${runningQueries} queries are running (http.query.maxConcurrent); try again shortly` });
+      }
+      runningQueries++;
+      try {
+        const maxRows = Math.min(req.body.maxRows ?? limits.maxRows, MAX_LIMIT);
+        const result = await withConnection(gw.db.instance, (c) => readOnlySql(c, req.body.sql, maxRows, { timeoutMs: limits.timeoutMs }));
+        await audit('ok', { rows: result.rows.length, truncated: result.truncated });
+        return result;
+      } catch (err) {
+        const msg = (err as Error).message;
+        const outcome = msg.startsWith('refused') ? 'refused' : msg.startsWith('interrupted') ? 'timeout' : 'error';
+        await audit(outcome, { rows: 0, error: msg.slice(0, 500) });
+        if (err instanceof QueryError) throw Object.assign(err, { statusCode: 400 });
+        throw err;
+      } finally {
+        runningQueries--;
+      }
+    },
   );
 }

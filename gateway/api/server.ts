@@ -1,60 +1,59 @@
 // Local HTTP API (fastify). /health and /metrics are open (probes and Prometheus);
-// everything under /api needs a bearer token whose role is at least the route's.
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ROLES, type Role } from '../../config/schema.js';
+// everything under /api needs a bearer token whose role is at least the route's
+// (gateway/api/auth.ts, with the rate limits). HTTPS off loopback (gateway/api/tls.ts).
+import { createServer, type Server } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Gateway } from '../gateway.js';
 import { registerAlertRoutes } from './alerts.js';
+import { registerAuth } from './auth.js';
 import { registerCameraRoutes } from './cameras.js';
+import { registerIdempotency } from './idempotency.js';
 import { registerLockRoutes } from './locks.js';
 import { registerRoutes } from './routes.js';
-import type { TokenIdentity } from './tokens.js';
+import { resolveApiTls, type ApiTls } from './tls.js';
+
+export { roleAllows } from './auth.js';
 
 export interface Api {
   app: FastifyInstance;
   port: number;
+  /** The API's own base URL as seen from this box (https when TLS is on). */
+  url: string;
+  tls: ApiTls | null;
   close(): Promise<void>;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    identity?: TokenIdentity;
-  }
-  interface FastifyContextConfig {
-    minRole?: Role;
-    /** Lock routes: a refused token is also audited as access.denied. */
-    lockAction?: 'lock' | 'unlock';
-  }
-}
-
-// admin > operator > viewer
-const RANK: Record<Role, number> = Object.fromEntries(ROLES.map((r, i) => [r, ROLES.length - i])) as Record<Role, number>;
-
-export function roleAllows(have: Role, need: Role): boolean {
-  return RANK[have] >= RANK[need];
+/** Plain HTTP on `port` that sends every request to the same path over HTTPS. */
+function startRedirect(host: string, port: number, httpsPort: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    const name = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
+    res.writeHead(308, { location: `https://${name}:${httpsPort}${req.url ?? '/'}` }).end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
 }
 
 export async function startApi(gw: Gateway): Promise<Api> {
+  const { http } = gw.config;
+  const tls = resolveApiTls(http, gw.dataDir, gw.log);
   // Unknown query/body keys are refused (400), not silently dropped: typos should show.
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, ajv: { customOptions: { removeAdditional: false } } });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false } },
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+  }) as unknown as FastifyInstance;
 
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const need = req.routeOptions.config.minRole;
-    if (!need) return;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const identity = m ? gw.tokens.verify(m[1]!) : undefined;
-    if (!identity) {
-      gw.metrics.authFailures.inc({ surface: 'http', reason: m ? 'bad_token' : 'no_token' });
-      const action = req.routeOptions.config.lockAction;
-      if (action) await gw.locks.auditUnauthenticated((req.params as { id: string }).id, action, 'api', m ? 'invalid token' : 'missing bearer token');
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: m ? 'invalid token' : 'missing bearer token' });
-    }
-    if (!roleAllows(identity.role, need)) {
-      gw.metrics.authFailures.inc({ surface: 'http', reason: 'forbidden' });
-      return reply.code(403).send({ error: `role "${identity.role}" may not do this; needs "${need}" or higher` });
-    }
-    req.identity = identity;
+  registerAuth(app, {
+    tokens: gw.tokens,
+    limits: http.rateLimit,
+    metrics: gw.metrics,
+    log: gw.log,
+    auditLockRefusal: (lock, action, why) => gw.locks.auditUnauthenticated(lock, action, 'api', why),
   });
+  registerIdempotency(app, gw.db.instance, gw.log, { replayed: () => gw.metrics.idempotentReplays.inc() });
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
     const status = err.statusCode ?? 500;
@@ -66,8 +65,19 @@ export async function startApi(gw: Gateway): Promise<Api> {
   registerLockRoutes(app, gw);
   registerAlertRoutes(app, gw);
   registerCameraRoutes(app, gw);
-  await app.listen({ host: gw.config.http.host, port: gw.config.http.port });
+  await app.listen({ host: http.host, port: http.port });
   const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : gw.config.http.port;
-  return { app, port, close: () => app.close() };
+  const port = typeof addr === 'object' && addr ? addr.port : http.port;
+  const redirect = tls && http.tls.redirectPort ? await startRedirect(http.host, http.tls.redirectPort, port) : null;
+  const local = ['0.0.0.0', '::', ''].includes(http.host) ? '127.0.0.1' : http.host;
+  return {
+    app,
+    port,
+    url: `${tls ? 'https' : 'http'}://${local.includes(':') ? `[${local}]` : local}:${port}`,
+    tls,
+    close: async () => {
+      await new Promise<void>((r) => (redirect ? redirect.close(() => r()) : r()));
+      await app.close();
+    },
+  };
 }

@@ -12,6 +12,8 @@ export interface TokenIdentity {
   role: Role;
   /** Lock groups this identity may operate ("*" = all). */
   doorGroups: readonly string[];
+  /** Its own request budget, when it has one (else http.rateLimit.requests). */
+  rateLimit?: { max: number; windowS: number };
 }
 
 export interface TokenStore {
@@ -34,7 +36,7 @@ export function readOrCreateAdminToken(dataDir: string): { token: string; create
 
 export function loadTokens(configured: readonly ApiTokenConfig[], dataDir: string, log: Logger): TokenStore {
   const byHash = new Map<string, TokenIdentity>();
-  for (const t of configured) byHash.set(t.sha256, { name: t.name, role: t.role, doorGroups: t.doorGroups });
+  for (const t of configured) byHash.set(t.sha256, { name: t.name, role: t.role, doorGroups: t.doorGroups, ...(t.rateLimit ? { rateLimit: t.rateLimit } : {}) });
   let adminTokenFile: string | null = null;
   if (configured.length === 0) {
     const { token, created, file } = readOrCreateAdminToken(dataDir);

@@ -29,7 +29,7 @@ export async function runQuery(config: SiteConfig, sql: string, opts: QueryOptio
 
 async function queryFile(path: string, sql: string, maxRows: number): Promise<SqlResult> {
   if (!existsSync(path)) throw new Error(`no gateway running and no store at ${path} (has the gateway run with this config?)`);
-  const db = await openDatabase(path, { readOnly: true }).catch((err: Error) => {
+  const db = await openDatabase(path, { readOnly: true, allowedDirs: [] }).catch((err: Error) => {
     throw new Error(`cannot open ${path} read-only: ${err.message}`);
   });
   try {

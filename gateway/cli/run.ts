@@ -13,7 +13,7 @@ export async function runDaemon(config: SiteConfig, configPath: string): Promise
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (kept running)'));
   let gw: Gateway;
   try {
-    gw = await Gateway.start({ config, log });
+    gw = await Gateway.start({ config, log, configFile: configPath });
   } catch (err) {
     log.fatal({ err }, `could not start: ${(err as Error).message}`);
     process.exitCode = 1;

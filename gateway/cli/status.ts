@@ -11,6 +11,7 @@ interface StatusBody {
   drivers: Record<string, DriverStatus>;
   store: { path: string; queuedRows: number; nextSeq: { readings: number; events: number } };
   devices: number;
+  api: { url: string; host: string; port: number; tls: { source: string; certFile: string; fingerprint256: string; pin: string; validTo: string } | null } | null;
   rssBytes: number;
 }
 
@@ -21,6 +22,13 @@ export async function runStatus(config: SiteConfig, opts: { url?: string; token?
     `site ${s.site}  outpost ${s.version}  ${s.phase}  up ${s.uptimeS}s  rss ${(s.rssBytes / 1048576).toFixed(0)} MiB`,
     `store ${s.store.path}: last seq readings ${s.store.nextSeq.readings - 1}, events ${s.store.nextSeq.events - 1}; ${s.store.queuedRows} rows queued`,
     `devices ${s.devices}`,
+    ...(s.api
+      ? [
+          s.api.tls
+            ? `api https on ${s.api.host}:${s.api.port}, ${s.api.tls.source} certificate ${s.api.tls.certFile} (valid to ${s.api.tls.validTo})\n  SHA-256 fingerprint ${s.api.tls.fingerprint256}\n  public-key pin ${s.api.tls.pin}  (curl --pinnedpubkey)`
+            : `api plain http on ${s.api.host}:${s.api.port}`,
+        ]
+      : []),
     ...Object.entries(s.drivers).map(
       ([name, d]) => `driver ${name}: ${d.state}${d.ok ? '' : ' (unhealthy)'}${d.restarts ? `, ${d.restarts} restarts` : ''}${d.lastError ? `, last error: ${d.lastError}` : ''}`,
     ),

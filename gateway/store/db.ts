@@ -2,7 +2,7 @@
 // connection (group commit) and a reader connection (API, CLI, retention) share it,
 // so readers see committed data without blocking the writer (MVCC).
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 
 // Rows carry a per-table `seq`: gap-free and increasing, assigned by the single writer
@@ -46,6 +46,16 @@ const DDL = [
      resolved_by VARCHAR,
      note VARCHAR
    )`,
+  // Answers to API requests that carried an Idempotency-Key (gateway/api/idempotency.ts), kept 24 h.
+  `CREATE TABLE IF NOT EXISTS idempotency_keys (
+     identity VARCHAR NOT NULL,
+     key VARCHAR NOT NULL,
+     fingerprint VARCHAR NOT NULL,
+     status INTEGER NOT NULL,
+     body VARCHAR NOT NULL,
+     created_at TIMESTAMPTZ NOT NULL,
+     PRIMARY KEY (identity, key)
+   )`,
   `CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
   `INSERT INTO meta VALUES ('schema_version', '1') ON CONFLICT DO NOTHING`,
 ];
@@ -58,12 +68,40 @@ export interface Database {
   close(): void;
 }
 
-export async function openDatabase(path: string, opts: { readOnly?: boolean; memoryLimitMB?: number } = {}): Promise<Database> {
+export interface OpenOptions {
+  readOnly?: boolean;
+  memoryLimitMB?: number;
+  /** Directories DuckDB may still read and write (sync batches); default `<dir of file>/tmp`. */
+  allowedDirs?: readonly string[];
+  /** Extra settings applied before the configuration is locked (e.g. TimeZone). */
+  settings?: Readonly<Record<string, string>>;
+}
+
+const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+/**
+ * Locks the instance down for good: no file system outside `allowedDirs` (DuckDB adds
+ * its own temp dir), no network, no extension installs or loads, and no later SET can
+ * undo it — every connection, the admin SQL one included, inherits this.
+ */
+async function lockDown(conn: DuckDBConnection, allowedDirs: readonly string[], extra: Readonly<Record<string, string>>): Promise<void> {
+  const dirs = allowedDirs.map((d) => sqlString(d.endsWith(sep) ? d : d + sep)).join(', ');
+  for (const [k, v] of Object.entries(extra)) await conn.run(`SET ${k} = ${sqlString(v)}`);
+  if (dirs) await conn.run(`SET allowed_directories = [${dirs}]`);
+  await conn.run('SET enable_external_access = false');
+  await conn.run('SET autoinstall_known_extensions = false');
+  await conn.run('SET autoload_known_extensions = false');
+  await conn.run('SET allow_community_extensions = false');
+  await conn.run('SET lock_configuration = true');
+}
+
+export async function openDatabase(path: string, opts: OpenOptions = {}): Promise<Database> {
   if (!opts.readOnly) mkdirSync(dirname(path), { recursive: true });
   const settings: Record<string, string> = { memory_limit: `${opts.memoryLimitMB ?? 256}MB` };
   if (opts.readOnly) settings.access_mode = 'READ_ONLY';
   const instance = await DuckDBInstance.create(path, settings);
   const writer = await instance.connect();
+  await lockDown(writer, opts.allowedDirs ?? [join(dirname(resolve(path)), 'tmp')], opts.settings ?? {});
   if (!opts.readOnly) for (const sql of DDL) await writer.run(sql);
   const reader = await instance.connect();
   let closed = false;

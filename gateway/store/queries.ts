@@ -1,15 +1,11 @@
 // Read side of the store: the queries behind the local API and `outpost query`.
 // Each call takes its own short-lived connection so concurrent API requests never share
 // one DuckDB connection (and never block the group-commit writer).
-import { StatementType, type DuckDBConnection, type DuckDBInstance, type DuckDBValue, type Json } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import type { ReadingValue } from '../types.js';
+import { QueryError } from './sandbox.js';
 
-export class QueryError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'QueryError';
-  }
-}
+export { QueryError, readOnlySql, type SqlResult } from './sandbox.js';
 
 export async function withConnection<T>(instance: DuckDBInstance, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
   const conn = await instance.connect();
@@ -169,43 +165,4 @@ export async function lastSeenByDevice(instance: DuckDBInstance): Promise<Map<st
     (await c.runAndReadAll('SELECT device, epoch_ms(max(ts))::DOUBLE FROM readings GROUP BY device')).getRows(),
   );
   return new Map(rows.map((r) => [r[0] as string, r[1] as number]));
-}
-
-export interface SqlResult {
-  columns: string[];
-  rows: Json[][];
-  truncated: boolean;
-}
-
-const READ_ONLY_TYPES = new Set([StatementType.SELECT, StatementType.EXPLAIN]);
-
-/**
- * Runs one read-only statement (SELECT or EXPLAIN) and returns at most `maxRows` rows.
- * Anything else is refused before it runs, with the statement kind in the message.
- */
-export async function readOnlySql(conn: DuckDBConnection, sql: string, maxRows = 10_000): Promise<SqlResult> {
-  let extracted;
-  try {
-    extracted = await conn.extractStatements(sql);
-  } catch (err) {
-    throw new QueryError(`SQL error: ${(err as Error).message}`);
-  }
-  if (extracted.count !== 1) throw new QueryError(`expected exactly one SQL statement, got ${extracted.count}`);
-  let stmt;
-  try {
-    stmt = await extracted.prepare(0);
-  } catch (err) {
-    throw new QueryError(`SQL error: ${(err as Error).message}`);
-  }
-  if (!READ_ONLY_TYPES.has(stmt.statementType)) {
-    const kind = StatementType[stmt.statementType] ?? 'unknown';
-    throw new QueryError(`refused: outpost query is read-only (SELECT or EXPLAIN), this is a ${kind} statement`);
-  }
-  try {
-    const reader = await stmt.runAndReadUntil(maxRows + 1);
-    const rows = reader.getRowsJson();
-    return { columns: reader.columnNames(), rows: rows.slice(0, maxRows), truncated: rows.length > maxRows };
-  } catch (err) {
-    throw new QueryError(`SQL error: ${(err as Error).message}`);
-  }
 }

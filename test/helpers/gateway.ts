@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { stringify } from 'yaml';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { parseConfig } from '../../gateway/config.js';
@@ -48,7 +47,9 @@ export async function startGateway(
     site: 'test',
     dataDir: dir,
     log: { level: process.env.TEST_LOG_LEVEL ?? 'silent' },
-    http: { host: '127.0.0.1', port: 0 },
+    // Generous rate limits: tests that are not about them make many requests in a burst
+    // (test/api-security.test.ts sets its own).
+    http: { host: '127.0.0.1', port: 0, rateLimit: { authFailures: { max: 1000 }, requests: { max: 1_000_000 } } },
     drivers: { mqtt: { host: '127.0.0.1', port: 0 } },
     // Tests publish fixed historical timestamps; keep retention from deleting them.
     store: { retention: { checkIntervalS: 3600, maxAgeDays: 36500 } },
@@ -56,7 +57,9 @@ export async function startGateway(
   const merged = deepMerge(base, overrides);
   const config = parseConfig(stringify(merged), 'test-site.yaml');
   const lines = opts.logLines;
-  const log = lines ? pino({ level: 'info' }, { write: (s: string) => void lines.push(s) }) : createLogger(config.log.level, { pretty: false });
+  // Captured lines go through the product's logger (its redaction included), at info or the config's level.
+  const level = config.log.level === 'silent' ? 'info' : config.log.level;
+  const log = lines ? createLogger(level, { stream: { write: (s: string) => void lines.push(s) } }) : createLogger(config.log.level, { pretty: false });
   const gw = await Gateway.start({ config, log });
   const mqttDriver = gw.supervisor.get('mqtt') as MqttDriver | undefined;
   const adminFile = join(dir, 'admin.token');

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parsePrometheus, total, type Sample } from './stats.js';
 import { procCpuSeconds } from './proc.js';
+import { BENCH_RATE_LIMITS } from './modbus-setup.js';
 
 const CLI = fileURLToPath(new URL('../../../gateway/cli.js', import.meta.url));
 const LOOPBACK = '127.0.0.1';
@@ -168,9 +169,9 @@ function benchConfig(site: string, dataDir: string, mqttPort: number, httpPort: 
     log: { level: 'warn' },
     // Retention would scan the table mid-run; the bench measures ingest alone.
     store: { retention: { checkIntervalS: 3600 } },
-    http: { host: LOOPBACK, port: httpPort, tokens: [] },
+    http: { host: LOOPBACK, port: httpPort, tokens: [], rateLimit: BENCH_RATE_LIMITS },
     drivers: {
-      mqtt: { host: LOOPBACK, port: mqttPort },
+      mqtt: { host: LOOPBACK, port: mqttPort, maxMessagesPerSecond: 0, maxConnections: 10000 },
       simulator: { enabled: false },
     },
   };

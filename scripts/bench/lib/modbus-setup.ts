@@ -16,6 +16,8 @@ export interface ModbusOptions {
 }
 
 export const LOOPBACK = '127.0.0.1';
+/** Benches poll the API far faster than a site would: no API rate limits in the way. */
+export const BENCH_RATE_LIMITS = { authFailures: { max: 1_000_000 }, requests: { max: 1_000_000_000 } };
 export const WARMUP_MS = 1_000;
 export const SAMPLE_EVERY_MS = 250;
 /** The protocol's (and the driver's default) most registers per read request. */
@@ -114,7 +116,7 @@ export function siteConfig(opts: ModbusOptions, scenario: ScenarioName, ports: r
     log: { level: 'silent' },
     // Retention would scan the table mid-run; the bench measures polling and commit alone.
     store: { retention: { checkIntervalS: 86_400 } },
-    http: { host: LOOPBACK, port: 0, tokens: [] },
+    http: { host: LOOPBACK, port: 0, tokens: [], rateLimit: BENCH_RATE_LIMITS },
     drivers: { mqtt: { enabled: false }, simulator: { enabled: false }, modbus: { enabled: true, lines } },
     devices,
   };

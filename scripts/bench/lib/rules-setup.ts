@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { RuleConfig } from '../../../gateway/rules/schema.js';
 import type { Reading } from '../../../gateway/types.js';
-import { UsageError, number } from './modbus-setup.js';
+import { BENCH_RATE_LIMITS, UsageError, number } from './modbus-setup.js';
 
 export const SCENARIOS = ['workers', 'inline'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -165,9 +165,9 @@ export function siteConfig(opts: RulesOptions, modbusPort: number, dataDir: stri
     log: { level: 'silent' },
     // Retention would scan the table mid-run; the bench measures rules alone.
     store: { retention: { checkIntervalS: 86_400 } },
-    http: { host: LOOPBACK, port: 0, tokens: [] },
+    http: { host: LOOPBACK, port: 0, tokens: [], rateLimit: BENCH_RATE_LIMITS },
     drivers: {
-      mqtt: { enabled: true, host: LOOPBACK, port: 0 },
+      mqtt: { enabled: true, host: LOOPBACK, port: 0, maxMessagesPerSecond: 0 },
       simulator: { enabled: false },
       modbus: { enabled: true, lines: [{ id: 'act-line', transport: 'tcp', host: LOOPBACK, port: modbusPort, timeoutMs: 1000, retries: 0 }] },
     },

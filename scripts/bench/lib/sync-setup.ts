@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { openDatabase } from '../../../gateway/store/db.js';
-import { UsageError, number } from './modbus-setup.js';
+import { BENCH_RATE_LIMITS, UsageError, number } from './modbus-setup.js';
 
 export const SCENARIOS = ['parquet', 'jsonl'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -193,10 +193,9 @@ export async function fillBacklog(path: string, opts: SyncOptions): Promise<Back
   // The backlog piled up during an outage that ends now.
   const t0Ms = Math.floor(Date.now() / 1000) * 1000 - ticks * 1000;
   const t = performance.now();
-  const db = await openDatabase(path);
+  const db = await openDatabase(path, { settings: { TimeZone: 'UTC' } });
   try {
     const c = db.writer;
-    await c.run(`SET TimeZone = 'UTC'`);
     await c.run(backlogSql(opts, t0Ms));
     await c.run('CHECKPOINT');
     const size = (await c.runAndReadAll('SELECT used_blocks::DOUBLE * block_size FROM pragma_database_size()')).getRows()[0]![0] as number;
@@ -216,7 +215,7 @@ export function siteConfig(dataDir: string, cloudUrl: string, batchRows: number)
     log: { level: 'warn' },
     // The backlog's timestamps are recent; a long age limit keeps retention from ever touching them.
     store: { retention: { maxAgeDays: 36_500, checkIntervalS: 86_400 } },
-    http: { host: LOOPBACK, port: 0, tokens: [] },
+    http: { host: LOOPBACK, port: 0, tokens: [], rateLimit: BENCH_RATE_LIMITS },
     drivers: { mqtt: { enabled: false }, simulator: { enabled: false } },
     sync: { enabled: true, url: cloudUrl, batchRows, idleMs: 50 },
   };
@@ -224,5 +223,5 @@ export function siteConfig(dataDir: string, cloudUrl: string, batchRows: number)
 
 /** The cloud API's config: loopback on a free port, its defaults otherwise. */
 export function cloudConfig(dataDir: string): Record<string, unknown> {
-  return { dataDir, log: { level: 'warn' }, http: { host: LOOPBACK, port: 0 } };
+  return { dataDir, log: { level: 'warn' }, http: { host: LOOPBACK, port: 0, rateLimit: BENCH_RATE_LIMITS } };
 }
