@@ -3,65 +3,25 @@
 // test) and the TypeScript types the gateway uses. Every object rejects unknown keys
 // because a typo is an installer's most common mistake. Fields with a `default` are
 // filled in by the validator, so the resolved `SiteConfig` type has them non-optional.
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { CameraDeviceSchema, CameraDriverSchema } from '../drivers/camera/schema.js';
-import { ModbusDeviceSchema, ModbusDriverSchema } from '../drivers/modbus/schema.js';
-import { ConditionSchema, RuleSchema } from '../gateway/rules/schema.js';
-import { Id, Role, Section, Strict, StringEnum } from './schema-kit.js';
-import { SyncSchema } from '../sync/schema.js';
-
-const Port = (dflt: number, description: string) =>
-  Type.Integer({ minimum: 0, maximum: 65535, default: dflt, description });
-
-export { ROLES, Role } from './schema-kit.js';
+import { Type, type Static, type TOptional, type TSchema } from '@sinclair/typebox';
+import { DRIVERS } from '../drivers/index.js';
+import { ConditionSchema, RuleSchema } from './rules-schema.js';
+import { Id, Port, Role, Section, Strict, StringEnum } from '../gateway/kernel/schema-kit.js';
+import { SyncSchema } from './sync-schema.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const TlsListener = Strict(
-  {
-    port: Port(8883, 'MQTT over TLS port'),
-    cert: Type.String({ description: 'PEM certificate file (relative to the working directory)' }),
-    key: Type.String({ description: 'PEM private key file (relative to the working directory)' }),
-  },
-  { description: 'Enables MQTT over TLS when present' },
-);
-
-const MqttDriver = Section(
-  {
-    enabled: Type.Boolean({ default: true }),
-    host: Type.String({ default: '0.0.0.0', description: 'Address the broker listens on' }),
-    port: Port(1883, 'MQTT TCP port (0 picks a free port)'),
-    tls: Type.Optional(TlsListener),
-    websocket: Type.Optional(Strict({ port: Port(8083, 'MQTT over WebSocket port') })),
-    anonymous: StringEnum(['loopback', 'never', 'always'] as const, {
-      default: 'loopback',
-      description: 'Who may connect without a device username: loopback clients only, nobody, or anyone',
-    }),
-    maxPayloadBytes: Type.Integer({ minimum: 64, default: 262144, description: 'Larger publishes are rejected' }),
-    maxReadingsPerMessage: Type.Integer({ minimum: 1, default: 10000 }),
-    maxConnections: Type.Integer({
-      minimum: 1,
-      default: 1000,
-      description: 'Connections at once; past it CONNECT is refused with "server unavailable" (and sockets far past it are closed at once)',
-    }),
-    maxMessagesPerSecond: Type.Integer({
-      minimum: 0,
-      default: 1000,
-      description: 'Publishes per second per client (0: no limit); a faster client is slowed down, not dropped (see the driver README)',
-    }),
-  },
-  'Embedded MQTT broker (aedes)',
-);
-
-const SimulatorDriver = Section(
-  {
-    enabled: Type.Boolean({ default: false }),
-    zone: Type.String({ default: 'demo' }),
-    devices: Type.Integer({ minimum: 1, maximum: 1000, default: 2, description: 'How many simulated devices' }),
-    intervalMs: Type.Integer({ minimum: 10, default: 1000, description: 'One reading per point per interval' }),
-  },
-  'Built-in simulator: sine-wave temperature/humidity readings so a new install shows data',
-);
+// The drivers' sections come from their descriptors (drivers/index.ts): `drivers.<name>`
+// for each driver, and `devices[].<name>` for those with per-device settings.
+type Registered = (typeof DRIVERS)[number];
+type DriverSections = { [R in Registered as R['name']]: R['config'] };
+type DeviceSections = {
+  [R in Registered as [NonNullable<R['device']>] extends [never] ? never : R['name']]: TOptional<NonNullable<R['device']>>;
+};
+const driverSections = Object.fromEntries(DRIVERS.map((d) => [d.name, d.config])) as unknown as DriverSections;
+const deviceSections = Object.fromEntries(
+  DRIVERS.flatMap((d) => (d.device ? [[d.name, Type.Optional(d.device)]] : [])),
+) as unknown as DeviceSections;
 
 const Device = Strict({
   id: Id('Device id, unique in the site; the {device} part of its MQTT topics'),
@@ -71,17 +31,7 @@ const Device = Strict({
     default: [],
     description: 'Free labels for rules (e.g. [hvac, critical]): `when.reading.tags` and `device` conditions select by them',
   }),
-  modbus: Type.Optional(ModbusDeviceSchema),
-  camera: Type.Optional(CameraDeviceSchema),
-  mqtt: Type.Optional(
-    Strict({
-      username: Type.String({ minLength: 1 }),
-      passwordHash: Type.String({
-        pattern: '^scrypt\\$',
-        description: 'a scrypt hash from `outpost hash-password` (never the password itself)',
-      }),
-    }),
-  ),
+  ...deviceSections,
 });
 export type DeviceConfig = Static<typeof Device>;
 
@@ -210,7 +160,7 @@ export const SiteConfigSchema = Strict(
       },
       'Local HTTP API',
     ),
-    drivers: Section({ mqtt: MqttDriver, modbus: ModbusDriverSchema, simulator: SimulatorDriver, camera: CameraDriverSchema }, 'Protocol drivers'),
+    drivers: Section(driverSections, 'Protocol drivers'),
     devices: Type.Array(Device, { default: [] }),
     locks: Type.Array(Lock, { default: [], description: 'Doors the gateway can lock and unlock locally' }),
     allowLists: Type.Record(Type.String(), Type.Array(Type.String({ minLength: 1 })), {
@@ -226,8 +176,6 @@ export const SiteConfigSchema = Strict(
 );
 
 export type SiteConfig = Static<typeof SiteConfigSchema>;
-export type MqttDriverConfig = SiteConfig['drivers']['mqtt'];
-export type SimulatorDriverConfig = SiteConfig['drivers']['simulator'];
 export type StoreConfig = SiteConfig['store'];
 
 /** The schema as plain JSON (TypeBox adds symbol keys that JSON drops). */

@@ -1,8 +1,9 @@
-// The drivers the gateway knows. Each factory returns null when its driver is disabled.
-import type { DriverFactory } from '../gateway/driver.js';
-import { createCameraDriver } from './camera/index.js';
-import { createModbusDriver } from './modbus/index.js';
-import { createMqttDriver } from './mqtt/index.js';
-import { createSimulatorDriver } from './simulator/index.js';
+// The drivers Outpost knows: one descriptor per folder. The site config schema, the
+// config checks, /metrics, the local API and the CLI are all built from this list; a
+// new driver is a new folder and one line here.
+import { camera } from './camera/index.js';
+import { modbus } from './modbus/index.js';
+import { mqtt } from './mqtt/index.js';
+import { simulator } from './simulator/index.js';
 
-export const defaultDrivers: readonly DriverFactory[] = [createMqttDriver, createModbusDriver, createSimulatorDriver, createCameraDriver];
+export const DRIVERS = [mqtt, modbus, simulator, camera] as const;

@@ -10,8 +10,8 @@
 // AlertError (503) instead of growing without bound.
 import { randomUUID } from 'node:crypto';
 import { DuckDBTimestampTZValue, type DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
-import { SEVERITIES, type Severity } from './rules/schema.js';
-import { withConnection } from './store/queries.js';
+import { SEVERITIES, type Severity } from '../config/rules-schema.js';
+import { withConnection } from './kernel/duckdb.js';
 
 export const ALERT_STATUSES = ['open', 'acknowledged', 'resolved'] as const;
 export type AlertStatus = (typeof ALERT_STATUSES)[number];

@@ -1,6 +1,6 @@
 // A typed event bus: one generic emitter instead of an on/emit pair per event.
 import { EventEmitter } from 'node:events';
-import type { OutpostEvent, Reading } from './types.js';
+import type { OutpostEvent, Reading } from './contract/types.js';
 
 export interface BusEvents {
   /** Readings accepted by a driver (not yet committed). */

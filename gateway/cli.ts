@@ -5,11 +5,15 @@
 import { Command, Option } from 'commander';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { schemaJson, ROLES, type SiteConfig } from '../config/schema.js';
-import { ConfigError, DEFAULT_CONFIG_PATH, PACKAGE_ROOT, loadConfigFile } from './config.js';
-import { VERSION } from './version.js';
-import { hashPassword, newApiToken, sha256Hex } from './secrets.js';
+import { schemaJson, type SiteConfig } from '../config/schema.js';
+import { ConfigError, DEFAULT_CONFIG_PATH, PACKAGE_ROOT, loadConfigFile } from '../config/site.js';
+import { VERSION } from './kernel/package.js';
+import { hashPassword, newApiToken, sha256Hex } from './kernel/secrets.js';
 import { registerCloudCommands } from './cli/cloud.js';
+import { ROLES } from './kernel/schema-kit.js';
+import { DRIVERS } from '../drivers/index.js';
+import { driverSection, siteView } from '../config/views.js';
+import type { AnyDriverDescriptor } from './contract/descriptor.js';
 
 function load(path: string | undefined): { config: SiteConfig; path: string } {
   const p = path ?? process.env.OUTPOST_CONFIG ?? DEFAULT_CONFIG_PATH;
@@ -109,18 +113,6 @@ export function buildProgram(): Command {
       console.log(`token (shown once): ${t}\n\nadd to http.tokens:\n  - name: ${o.name}\n    role: ${o.role}\n    sha256: ${sha256Hex(t)}`);
     });
 
-  const modbus = program.command('modbus').description('Modbus tools');
-  modbus
-    .command('plan')
-    .description('show the read requests each Modbus device is polled with (points coalesced per maxGap and request limits)')
-    .addOption(configOption())
-    .option('--device <id>', 'show only this device')
-    .option('--json', 'print JSON')
-    .action(async (o: { config?: string; device?: string; json?: boolean }) => {
-      const { runModbusPlan } = await import('./cli/modbus-plan.js');
-      console.log(runModbusPlan(load(o.config).config, o));
-    });
-
   program
     .command('enroll')
     .description('exchange a one-time enrollment token for this gateway\'s cloud credentials (written to the data dir, 0600)')
@@ -149,24 +141,18 @@ export function buildProgram(): Command {
       console.log(await runSyncStatus(load(o.config).config, o));
     });
 
-  // Cameras on the local network (drivers/camera): WS-Discovery, then ONVIF with credentials.
-  program
-    .command('discover')
-    .description('find devices on the local network')
-    .command('cameras')
-    .description('WS-Discovery probe for ONVIF cameras; with credentials, also their device info, profiles and stream URIs')
-    .option('--timeout <duration>', 'how long to wait for answers, e.g. 3s or 500ms', '3s')
-    .option('--address <host[:port]>', 'probe this address (unicast, port 3702 by default) instead of the multicast group')
-    .option('--username <user>', 'ONVIF username (an operator or admin account)')
-    .option('--password <password>', 'ONVIF password (or $OUTPOST_ONVIF_PASSWORD: arguments end up in shell history)')
-    .option('--json', 'print JSON')
-    .action(async (o: { timeout: string; address?: string; username?: string; password?: string; json?: boolean }) => {
-      const { runDiscoverCameras } = await import('./cli/discover.js');
-      const r = await runDiscoverCameras(o);
-      if (r.output) console.log(r.output);
-      if (r.hint) console.error(r.hint);
-      if (!r.ok) process.exitCode = 1;
+  // Each driver's own commands (outpost modbus plan, outpost discover cameras, ...).
+  const discover = program.command('discover').description('find devices on the local network');
+  for (const d of DRIVERS as readonly AnyDriverDescriptor[]) {
+    d.cli?.(program, {
+      configOption,
+      discover,
+      load: (path) => {
+        const { config } = load(path);
+        return { section: driverSection(d, config), site: siteView(d, config) };
+      },
     });
+  }
 
   // The cloud API gateways sync to (sync/cloud): `outpost cloud` and `outpost cloud-token`.
   registerCloudCommands(program);

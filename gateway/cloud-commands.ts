@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import type { SiteConfig } from '../config/schema.js';
 import type { CommandTarget } from '../sync/downlink.js';
 import type { CloudCommand, CommandAck, DesiredConfig } from '../sync/protocol.js';
-import { parseConfig } from './config.js';
+import { parseConfig } from '../config/site.js';
 import type { Actor, LockController } from './locks.js';
 import type { Supervisor } from './supervisor.js';
+import { commandAudit, type WriteCommand } from './contract/types.js';
 
 export const STAGED_CONFIG_FILE = 'desired-site.yaml';
 
@@ -40,9 +41,9 @@ export function cloudCommandTarget(t: Targets): CommandTarget {
       if (cmd.kind === 'write') {
         if (role === 'viewer') return { ok: false, detail: 'role viewer may not write points' };
         if (typeof a.device !== 'string' || typeof a.point !== 'string' || !isValue(a.value)) return { ok: false, detail: 'write command needs args.device, args.point and a scalar args.value' };
-        const command = { id: cmd.id, device: a.device, action: 'write', args: { point: a.point, value: a.value }, requestedBy: actor.name };
+        const command: WriteCommand = { id: cmd.id, device: a.device, action: 'write', point: a.point, value: a.value, requestedBy: actor.name };
         const r = await t.supervisor().write(command);
-        await t.emitEvent(r.ok ? 'command.sent' : 'command.failed', { ...command, via: 'cloud', detail: r.detail }, a.device);
+        await t.emitEvent(r.ok ? 'command.sent' : 'command.failed', { ...commandAudit(command), via: 'cloud', detail: r.detail }, a.device);
         return { ok: r.ok, ...(r.detail ? { detail: r.detail } : {}) };
       }
       return { ok: false, detail: `unknown command kind "${String(cmd.kind)}"` };

@@ -1,44 +1,54 @@
-// The gateway: wires config → store → drivers → API, and owns start/stop. Reading the
-// data path top to bottom starts here (see docs/ARCHITECTURE.md).
+// The gateway: composes the store, the local API, the drivers, the locks, the rules, the
+// uploader and retention as an ordered list of services, started in order and stopped in
+// reverse — input stops first, then what was accepted is committed, then the store
+// closes. Reading the data path top to bottom starts here (see docs/ARCHITECTURE.md).
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { SiteConfig } from '../config/schema.js';
-import { defaultDrivers } from '../drivers/index.js';
+import { Uploader } from '../sync/uploader.js';
+import { AlertStore } from './alerts.js';
 import { startApi, type Api } from './api/server.js';
 import { apiTlsSummary, tlsFiles } from './api/tls.js';
-import { ADMIN_TOKEN_FILE } from './api/tokens.js';
-import { assertSecretFiles, inlineSecrets, type SecretFile } from './secret-files.js';
 import { loadTokens, type TokenStore } from './api/tokens.js';
-import { AlertStore } from './alerts.js';
 import { createBus, type Bus } from './bus.js';
+import { STAGED_CONFIG_FILE, cloudCommandTarget } from './cloud-commands.js';
+import type { Driver } from './contract/driver.js';
+import type { OutpostEvent } from './contract/types.js';
 import { DeviceRegistry } from './devices.js';
-import type { Driver, DriverContext, DriverFactory, IngestOptions } from './driver.js';
-import type { MqttDriver } from '../drivers/mqtt/index.js';
+import { driverContexts } from './driver-context.js';
+import { createDrivers, driverSecrets, registerDriverRoutes } from './drivers.js';
+import { createLogger, type Logger } from './kernel/log.js';
+import { VERSION } from './kernel/package.js';
+import { assertSecretFiles, type SecretFile } from './kernel/secret-files.js';
+import { ADMIN_TOKEN_FILE } from './kernel/secrets.js';
 import { LockController } from './locks.js';
+import { Metrics } from './metrics.js';
 import { ActionExecutor } from './rules/actions.js';
 import { RulesHost } from './rules/host.js';
-import { Uploader } from '../sync/uploader.js';
-import { STAGED_CONFIG_FILE, cloudCommandTarget } from './cloud-commands.js';
-import { LogLimiter, createLogger, type Logger } from './log.js';
-import { Metrics } from './metrics.js';
+import { ruleTargets } from './rules/targets.js';
 import { openDatabase, type Database } from './store/db.js';
 import { lastSeenByDevice } from './store/queries.js';
-import { applyRetention } from './store/retention.js';
+import { RetentionService } from './store/retention-service.js';
 import { StoreWriter } from './store/writer.js';
 import { Supervisor } from './supervisor.js';
-import { VERSION } from './version.js';
-import type { OutpostEvent, Reading } from './types.js';
-
 
 export interface GatewayOptions {
   config: SiteConfig;
   log?: Logger;
-  drivers?: readonly DriverFactory[];
+  /** Drivers to run instead of the registry's enabled ones (tests). */
+  drivers?: readonly (() => Driver | null)[];
   /** The site file, when there is one: checked like other secret files if it holds secrets inline. */
   configFile?: string;
 }
 
 export type Phase = 'starting' | 'ready' | 'stopping' | 'stopped';
+
+/** One part of the gateway with a lifecycle. */
+interface Service {
+  name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
 
 export class Gateway {
   phase: Phase = 'starting';
@@ -56,11 +66,12 @@ export class Gateway {
   rules!: RulesHost;
   sync: Uploader | null = null;
   alerts!: AlertStore;
-  private retentionTimer: NodeJS.Timeout | null = null;
-  private readonly storeDropLog = new LogLimiter(60_000);
-  private retentionRunning: Promise<unknown> | null = null;
+  private readonly started: Service[] = [];
 
-  private constructor(readonly config: SiteConfig, log: Logger | undefined) {
+  private constructor(
+    readonly config: SiteConfig,
+    log: Logger | undefined,
+  ) {
     this.log = log ?? createLogger(config.log.level);
     this.devices = new DeviceRegistry(config.devices);
   }
@@ -76,124 +87,169 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts.config, opts.log);
     try {
-      await gw.init(opts.drivers ?? defaultDrivers, opts.configFile);
+      for (const warning of assertSecretFiles(gw.secretFiles(opts.configFile))) gw.log.warn(warning);
+      // A service is stopped even if its start failed halfway: each stop copes with that.
+      for (const s of gw.services(opts)) {
+        gw.started.push(s);
+        await s.start();
+      }
     } catch (err) {
       await gw.stop('start failed').catch(() => undefined);
       throw err;
     }
+    gw.phase = 'ready';
+    const { config } = gw;
+    gw.log.info({ site: config.site, http: gw.api.port, db: gw.dbPath, drivers: Object.keys(gw.supervisor.status()), seq: gw.writer.nextSeq }, 'gateway ready');
     return gw;
   }
 
-  /** Secret files this config uses; checked at start (gateway/secret-files.ts). */
+  /** Secret files this config uses; checked at start (gateway/kernel/secret-files.ts). */
   secretFiles(configFile?: string): SecretFile[] {
     const { config, dataDir } = this;
-    const inline = inlineSecrets(config);
+    const drivers = driverSecrets(config);
     return [
       { path: join(dataDir, ADMIN_TOKEN_FILE), what: 'the generated admin API token' },
       { path: resolve(dataDir, config.sync.credentialsFile), what: 'the cloud credentials' },
       { path: tlsFiles(config.http, dataDir).keyFile, what: 'the local API TLS key' },
-      ...(config.drivers.mqtt.tls ? [{ path: config.drivers.mqtt.tls.key, what: 'the MQTT TLS key' }] : []),
+      ...drivers.files,
       { path: join(dataDir, STAGED_CONFIG_FILE), what: 'a site config staged by the cloud' },
-      ...(configFile && inline.length > 0 ? [{ path: configFile, what: `the site config, which holds secrets inline (${inline.join(', ')})` }] : []),
+      ...(configFile && drivers.inline.length > 0 ? [{ path: configFile, what: `the site config, which holds secrets inline (${drivers.inline.join(', ')})` }] : []),
     ];
   }
 
-  private async init(factories: readonly DriverFactory[], configFile: string | undefined): Promise<void> {
+  /** The parts, in start order; each is stopped in the reverse order. */
+  private services(opts: GatewayOptions): Service[] {
     const { config, log } = this;
-    for (const warning of assertSecretFiles(this.secretFiles(configFile))) log.warn(warning);
-    this.db = await openDatabase(this.dbPath, { memoryLimitMB: config.store.memoryLimitMB, allowedDirs: [join(this.dataDir, 'tmp')] });
-    this.writer = await StoreWriter.open(this.db.writer, config.store, this.metrics, this.bus, log);
-    this.alerts = new AlertStore(this.db.instance, (type, data, subject) => this.emitEvent(type, 'alerts', data, subject));
-    for (const [device, ts] of await lastSeenByDevice(this.db.instance)) this.devices.seen(device, ts, 'store');
-    this.tokens = loadTokens(config.http.tokens, this.dataDir, log);
-    this.locks = new LockController(config.locks, () => this.supervisor, (type, data, subject) => this.emitEvent(type, 'access', data, subject), log);
-    this.api = await startApi(this);
-    const drivers = factories.map((f) => f(config)).filter((d): d is Driver => d !== null);
-    this.supervisor = new Supervisor(drivers, (d, fail) => this.contextFor(d, fail), log, this.metrics, (driver, error, restartInMs) => {
-      void this.emitEvent('driver.crashed', 'gateway', { driver, error, restartInMs }, driver).catch(() => undefined);
-    });
-    await this.supervisor.startAll();
-    await this.startRules();
-    if (config.sync.enabled) {
-      this.sync = new Uploader({
-        instance: this.db.instance,
-        dataDir: this.dataDir,
-        config: config.sync,
-        metrics: this.metrics,
-        log: log.child({ component: 'sync' }),
-        bus: this.bus,
-        commands: cloudCommandTarget({
-          config,
-          dataDir: this.dataDir,
-          locks: this.locks,
-          supervisor: () => this.supervisor,
-          emitEvent: (type, data, subject) => this.emitEvent(type, 'sync', data, subject),
-        }),
-      });
-      this.sync.start();
-    }
-    this.scheduleRetention();
-    this.phase = 'ready';
-    log.info(
-      { site: config.site, http: this.api.port, db: this.dbPath, drivers: drivers.map((d) => d.name), seq: this.writer.nextSeq },
-      'gateway ready',
-    );
+    const emit = (component: string) => (type: string, data?: unknown, subject?: string) => this.emitEvent(type, component, data, subject);
+    return [
+      {
+        name: 'store',
+        start: async () => {
+          this.db = await openDatabase(this.dbPath, { memoryLimitMB: config.store.memoryLimitMB, allowedDirs: [join(this.dataDir, 'tmp')] });
+          this.writer = await StoreWriter.open(this.db.writer, config.store, this.metrics, this.bus, log);
+          this.alerts = new AlertStore(this.db.instance, emit('alerts'));
+          for (const [device, ts] of await lastSeenByDevice(this.db.instance)) this.devices.seen(device, ts, 'store');
+          this.tokens = loadTokens(config.http.tokens, this.dataDir, log);
+          this.locks = new LockController(config.locks, () => this.supervisor, emit('access'), log);
+        },
+        stop: async () => {
+          if (this.writer) {
+            const queued = this.writer.queuedRows;
+            await this.writer.close();
+            log.info({ committedOnStop: queued }, 'store flushed');
+          }
+          this.db?.close();
+        },
+      },
+      {
+        name: 'api',
+        start: async () => {
+          this.api = await startApi(this.apiDeps());
+        },
+        stop: () => this.api?.close() ?? Promise.resolve(),
+      },
+      {
+        name: 'drivers',
+        start: async () => {
+          const drivers = opts.drivers ? opts.drivers.map((f) => f()).filter((d): d is Driver => d !== null) : await createDrivers(config);
+          const context = driverContexts({
+            site: { id: config.site, dataDir: this.dataDir, timezone: config.timezone },
+            log,
+            metrics: this.metrics,
+            bus: this.bus,
+            devices: this.devices,
+            writer: () => this.writer,
+            emitEvent: (type, component, data, subject) => this.emitEvent(type, component, data, subject),
+          });
+          this.supervisor = new Supervisor(drivers, (d, fail) => context(d.name, fail), log, this.metrics, (driver, error, restartInMs) => {
+            void this.emitEvent('driver.crashed', 'gateway', { driver, error, restartInMs }, driver).catch(() => undefined);
+          });
+          await this.supervisor.startAll();
+        },
+        stop: () => this.supervisor?.stopAll() ?? Promise.resolve(),
+      },
+      // Stopped before the drivers go: doors still in a timed unlock are locked first.
+      { name: 'locks', start: async () => undefined, stop: () => this.locks?.stop() ?? Promise.resolve() },
+      { name: 'rules', start: () => this.startRules(), stop: () => this.rules?.stop() ?? Promise.resolve() },
+      {
+        name: 'sync',
+        start: async () => {
+          if (!config.sync.enabled) return;
+          this.sync = new Uploader({
+            instance: this.db.instance,
+            dataDir: this.dataDir,
+            config: config.sync,
+            metrics: this.metrics.sync,
+            log: log.child({ component: 'sync' }),
+            onCommittedEvents: (fn) => this.bus.on('committed', (_readings, events) => fn(events)),
+            commands: cloudCommandTarget({ config, dataDir: this.dataDir, locks: this.locks, supervisor: () => this.supervisor, emitEvent: emit('sync') }),
+          });
+          this.sync.start();
+        },
+        // An upload in flight is aborted; its rows stay unsent and go next time.
+        stop: () => this.sync?.stop() ?? Promise.resolve(),
+      },
+      this.retentionService(),
+    ];
+  }
+
+  private retentionService(): Service {
+    let service: RetentionService | null = null;
+    return {
+      name: 'retention',
+      start: async () => {
+        service = new RetentionService(this.db.instance, this.dbPath, this.config.store.retention, this.config.sync.enabled, this.metrics, this.log);
+        service.start();
+      },
+      stop: () => service?.stop() ?? Promise.resolve(),
+    };
+  }
+
+  private apiDeps(): Parameters<typeof startApi>[0] {
+    return {
+      http: this.config.http,
+      site: this.config.site,
+      dataDir: this.dataDir,
+      log: this.log,
+      metrics: this.metrics,
+      tokens: this.tokens,
+      db: this.db.instance,
+      locks: this.locks,
+      alerts: this.alerts,
+      health: () => ({
+        phase: this.phase,
+        driversDown:
+          this.phase === 'ready'
+            ? Object.fromEntries(Object.entries(this.supervisor.status()).filter(([, d]) => d.state !== 'running').map(([name, d]) => [name, d.lastError]))
+            : {},
+      }),
+      metricsText: async () => ({ contentType: this.metrics.contentType, text: await this.metrics.text() }),
+      status: () => this.status(),
+      devices: () => this.devices.list(),
+      syncStatus: () => (this.sync ? this.sync.status() : { enabled: false }),
+      sendCommand: (cmd) => this.supervisor.write(cmd),
+      emitEvent: (type, component, data, subject) => this.emitEvent(type, component, data, subject),
+      driverRoutes: (app) => registerDriverRoutes(app, (name) => (this.supervisor?.status()[name]?.state === 'running' ? this.supervisor.get(name) : undefined)),
+    };
   }
 
   private async startRules(): Promise<void> {
-    const executor = new ActionExecutor(
-      {
-        raiseAlert: (a) => this.alerts.raise(a),
-        write: (cmd) => this.supervisor.write(cmd),
-        operateLock: (id, action, actor, opts) => this.locks.operate(id, action, actor, opts),
-        denyLock: (id, action, actor, detail) => this.locks.deny(id, action, actor, detail),
-        allowList: (name) => this.config.allowLists[name],
-        locksInGroup: (group) => this.locks.list().filter((l) => l.group === group).map((l) => l.id),
-        publish: (topic, payload, qos) => {
-          const mqtt = this.supervisor.get('mqtt') as MqttDriver | undefined;
-          if (!mqtt) return Promise.reject(new Error('MQTT is disabled'));
-          return mqtt.publish(topic, payload, qos);
-        },
-        emitEvent: (type, data, subject) => this.emitEvent(type, 'rules', data, subject),
-      },
-      this.metrics,
-      this.log.child({ component: 'rules' }),
-    );
-    this.rules = new RulesHost({ rules: this.config.rules, timezone: this.config.timezone, site: this.config.site, devices: this.config.devices.map((d) => ({ id: d.id, zone: d.zone, tags: d.tags })) }, this.db.instance, (f) => executor.handle(f), this.metrics, this.log);
+    const targets = ruleTargets({
+      alerts: this.alerts,
+      supervisor: () => this.supervisor,
+      locks: this.locks,
+      allowLists: this.config.allowLists,
+      emitEvent: (type, data, subject) => this.emitEvent(type, 'rules', data, subject),
+    });
+    const executor = new ActionExecutor(targets, this.metrics, this.log.child({ component: 'rules' }));
+    const { rules, timezone, site, devices } = this.config;
+    this.rules = new RulesHost({ rules, timezone, site, devices: devices.map((d) => ({ id: d.id, zone: d.zone, tags: d.tags })) }, this.db.instance, (f) => executor.handle(f), this.metrics, this.log);
     await this.rules.start();
     this.bus.on('readings', (r) => this.rules.offerReadings(r));
     // Rules' own bookkeeping events are not facts, or a catch-all rule could feed itself.
     this.bus.on('event', (e) => {
       if (!e.type.startsWith('rule.')) this.rules.offerEvent(e);
     });
-  }
-
-  private contextFor(driver: Driver, fail: (err: Error) => void): DriverContext {
-    const log = this.log.child({ driver: driver.name });
-    // Input lost to a full or failing store is counted always and logged once a minute;
-    // drivers log their own input errors (with device context) themselves.
-    const reject = (reason: string, count = 1) => {
-      this.metrics.rejects.inc({ driver: driver.name, reason }, count);
-      if (reason !== 'queue_full' && reason !== 'store_error') return;
-      const { log: shouldLog, suppressed } = this.storeDropLog.shouldLog(`${driver.name}:${reason}`);
-      if (shouldLog) log.warn({ reason, count, suppressedSinceLastLog: suppressed }, 'input dropped: the store could not take it');
-    };
-    return {
-      site: this.config,
-      log,
-      metrics: this.metrics,
-      bus: this.bus,
-      devices: this.devices,
-      ingest: async (readings: readonly Reading[], opts: IngestOptions = {}) => {
-        if (this.bus.listenerCount('readings') > 0) this.bus.emit('readings', readings);
-        const { committed } = await this.writer.enqueue(readings, [], opts);
-        if (opts.until !== 'queued') return committed;
-        committed.catch(() => reject('store_error', readings.length));
-      },
-      emitEvent: (type: string, data?: unknown, subject?: string) => this.emitEvent(type, driver.name, data, subject),
-      reject,
-      fail,
-    };
   }
 
   /** Records an event: CloudEvents source is `/outpost/{site}/{component}`. */
@@ -210,38 +266,19 @@ export class Gateway {
     return this.writer.write([], [event], { waitForSpace: true });
   }
 
-  private scheduleRetention(): void {
-    const { retention } = this.config.store;
-    const run = () => {
-      if (this.retentionRunning || this.phase !== 'ready') return;
-      this.retentionRunning = applyRetention(this.db.instance, this.dbPath, retention, this.metrics, this.log, Date.now(), { sync: this.config.sync.enabled })
-        .catch((err: Error) => this.log.error({ err }, 'retention pass failed'))
-        .finally(() => (this.retentionRunning = null));
-    };
-    this.retentionTimer = setInterval(run, retention.checkIntervalS * 1000);
-    this.retentionTimer.unref();
-    setImmediate(run);
-  }
-
-  /** Stops input first, then commits what was accepted, then closes the store. */
+  /** Stops the services in reverse order: input first, the store last. */
   async stop(reason = 'stop requested'): Promise<void> {
     if (this.phase === 'stopping' || this.phase === 'stopped') return;
     this.phase = 'stopping';
     this.log.info({ reason }, 'gateway stopping');
-    if (this.retentionTimer) clearInterval(this.retentionTimer);
-    await this.sync?.stop(); // an upload in flight is aborted; its rows stay unsent and go next time
-    await this.rules?.stop(); // state snapshot; pending actions still reach the drivers
-    await this.locks?.stop(); // before the drivers go: doors in a timed unlock are locked
-    await this.supervisor?.stopAll();
-    // A long retention pass must not eat the shutdown deadline before the final commit.
-    await Promise.race([this.retentionRunning, new Promise((r) => setTimeout(r, 2000).unref())]);
-    if (this.writer) {
-      const queued = this.writer.queuedRows;
-      await this.writer.close();
-      this.log.info({ committedOnStop: queued }, 'store flushed');
+    for (const s of [...this.started].reverse()) {
+      try {
+        await s.stop();
+      } catch (err) {
+        this.log.error({ err, service: s.name }, 'service did not stop cleanly');
+      }
     }
-    await this.api?.close();
-    this.db?.close();
+    this.started.length = 0;
     this.phase = 'stopped';
     this.log.info('gateway stopped');
   }

@@ -3,10 +3,11 @@
 // granted or denied, from the API or (later) a rule or a badge reader — is recorded as an
 // `access.granted` / `access.denied` event saying who, what, when, how and why. Nothing
 // here needs the cloud. Timed unlocks re-lock by themselves.
-import type { LockConfig, Role } from '../config/schema.js';
-import type { Logger } from './log.js';
+import type { LockConfig } from '../config/schema.js';
+import type { Logger } from './kernel/log.js';
 import type { Supervisor } from './supervisor.js';
-import type { Command, CommandResult } from './types.js';
+import type { Command, CommandResult } from './contract/types.js';
+import type { Role } from './kernel/schema-kit.js';
 
 export type LockAction = 'lock' | 'unlock';
 
@@ -131,8 +132,8 @@ export class LockController {
     const unlockedCoil = lock.unlockedWhen === 'on';
     const cmd: Command =
       lock.modbusPoint !== undefined
-        ? { id: crypto.randomUUID(), device: lock.device, action: 'write', args: { point: lock.modbusPoint, value: action === 'unlock' ? unlockedCoil : !unlockedCoil }, requestedBy: `${actor.via}:${actor.name}` }
-        : { id: crypto.randomUUID(), device: lock.device, action, args: action === 'unlock' ? { seconds } : {}, requestedBy: `${actor.via}:${actor.name}` };
+        ? { id: crypto.randomUUID(), device: lock.device, action: 'write', point: lock.modbusPoint, value: action === 'unlock' ? unlockedCoil : !unlockedCoil, requestedBy: `${actor.via}:${actor.name}` }
+        : { id: crypto.randomUUID(), device: lock.device, action, ...(action === 'unlock' ? { seconds } : {}), requestedBy: `${actor.via}:${actor.name}` };
     return this.supervisor().write(cmd);
   }
 

@@ -1,11 +1,11 @@
 // Starts the configured drivers and keeps them running: a driver that fails to start or
 // reports a failure is stopped and started again after a capped exponential backoff,
 // and each crash is logged, counted and recorded as a `driver.crashed` event.
-import type { Driver, DriverContext, DriverHealth } from './driver.js';
-import type { Logger } from './log.js';
+import type { Driver, DriverContext, DriverHealth } from './contract/driver.js';
+import type { Logger } from './kernel/log.js';
 import type { Metrics } from './metrics.js';
-import type { Command, CommandResult } from './types.js';
-import { backoffDelay } from './backoff.js';
+import type { Command, CommandResult } from './contract/types.js';
+import { backoffDelay } from './kernel/backoff.js';
 
 export interface SupervisorOptions {
   initialBackoffMs: number;
@@ -58,6 +58,16 @@ export class Supervisor {
 
   get(name: string): Driver | undefined {
     return this.slots.find((s) => s.driver.name === name)?.driver;
+  }
+
+  /** A driver by its descriptor, typed as the descriptor builds it. */
+  instanceOf<I extends Driver>(d: { name: string; create(...args: never[]): Promise<I> }): I | undefined {
+    return this.get(d.name) as I | undefined;
+  }
+
+  /** The first running driver with a capability (e.g. isPublisher). */
+  find<T extends Driver>(has: (d: Driver) => d is T): T | undefined {
+    return this.slots.find((s) => s.state === 'running' && has(s.driver))?.driver as T | undefined;
   }
 
   private async start(slot: Slot): Promise<void> {

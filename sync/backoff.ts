@@ -3,7 +3,7 @@
 // status` say "the cloud is unreachable" rather than showing a stream of errors).
 // A Retry-After from the cloud wins over our own schedule, even past maxMs (up to an hour,
 // so a broken header cannot park the uplink for days).
-import { backoffDelay } from '../gateway/backoff.js';
+import { backoffDelay } from '../gateway/kernel/backoff.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 export const CIRCUIT_GAUGE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };

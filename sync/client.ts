@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import { authorization, H } from './protocol.js';
 import type { Credentials } from './credentials.js';
-import type { SyncConfig } from './schema.js';
+import type { SyncConfig } from '../config/sync-schema.js';
 
 export interface CloudResponse {
   status: number;

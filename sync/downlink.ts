@@ -3,11 +3,11 @@
 // config, applies them through the same paths as local requests (RBAC and audit included)
 // and acknowledges each. A command applied but not yet acknowledged (the ack was lost) is
 // acknowledged again from memory, not applied twice.
-import type { Logger } from '../gateway/log.js';
-import type { Metrics } from '../gateway/metrics.js';
+import type { Logger } from '../gateway/kernel/log.js';
+import type { SyncMetrics } from './metrics.js';
 import type { CloudResponse } from './client.js';
 import type { CloudCommand, CommandAck, DesiredConfig } from './protocol.js';
-import type { SyncConfig } from './schema.js';
+import type { SyncConfig } from '../config/sync-schema.js';
 
 export interface CommandTarget {
   apply(cmd: CloudCommand): Promise<CommandAck>;
@@ -26,7 +26,7 @@ export class Downlink {
 
   constructor(
     private readonly target: CommandTarget,
-    private readonly metrics: Metrics,
+    private readonly metrics: SyncMetrics,
     private readonly log: Logger,
     private readonly cfg: SyncConfig['commands'],
   ) {}

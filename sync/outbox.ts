@@ -7,8 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { withConnection } from '../gateway/store/queries.js';
-import { PRIORITY_EVENT_PATTERNS, STREAMS, columnsOf, type Stream, type StreamStatus } from './protocol.js';
+import { STREAMS, columnsOf, type Stream, type StreamStatus } from './protocol.js';
+import { STREAM_TABLE, streamFilter } from '../gateway/kernel/streams.js';
+import { readMarks, saveAcked } from '../gateway/store/sync-marks.js';
+import { withConnection } from '../gateway/kernel/duckdb.js';
 
 export interface Batch {
   stream: Stream;
@@ -18,14 +20,8 @@ export interface Batch {
   body: Buffer;
 }
 
-const TABLE: Record<Stream, 'readings' | 'events'> = { priority: 'events', events: 'events', telemetry: 'readings' };
+const TABLE = STREAM_TABLE;
 const TIME: Record<'readings' | 'events', string> = { readings: 'ts', events: 'time' };
-const PRIORITY = `(${PRIORITY_EVENT_PATTERNS.map((p) => `type LIKE '${p}'`).join(' OR ')})`;
-
-/** Rows of a stream (besides the seq bound). */
-export function streamFilter(stream: Stream): string {
-  return stream === 'priority' ? PRIORITY : stream === 'events' ? `NOT ${PRIORITY}` : 'TRUE';
-}
 
 /** The batch columns are the protocol's, cast to its types (events.data is JSON here, text on the wire). */
 const selectList = (s: Stream) => columnsOf(s).map(([name, type]) => `${name}::${type} AS ${name}`).join(', ');
@@ -37,39 +33,6 @@ export const sqlPath = (p: string) => `'${p.replaceAll("'", "''")}'`;
 // close and compress better (bench: 4.38 → 3.94 B/reading with level 9). The cloud needs
 // no order inside a batch: it checks the seq range and uniqueness, and keeps seq.
 const ORDER: Record<Stream, string> = { telemetry: 'point, device, seq', priority: 'seq', events: 'seq' };
-
-const ackKey = (s: Stream) => `sync_acked_${s}`;
-const dropKey = (s: Stream) => `sync_dropped_${s}`;
-
-/** Sync bookkeeping in `meta` (read by retention too, to know what is safe to delete). */
-export async function readMarks(c: DuckDBConnection): Promise<{ acked: Record<Stream, number>; dropped: Record<Stream, number> }> {
-  const rows = (await c.runAndReadAll(`SELECT key, value FROM meta WHERE key LIKE 'sync_%'`)).getRows();
-  const m = new Map(rows.map((r) => [r[0] as string, Number(r[1])]));
-  const acked = {} as Record<Stream, number>;
-  const dropped = {} as Record<Stream, number>;
-  for (const s of STREAMS) {
-    acked[s] = m.get(ackKey(s)) ?? 0;
-    dropped[s] = m.get(dropKey(s)) ?? 0;
-  }
-  return { acked, dropped };
-}
-
-/** Raises a stream's acknowledged mark (never lowers it). */
-export async function saveAcked(c: DuckDBConnection, stream: Stream, seq: number): Promise<void> {
-  await c.run(
-    `INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value::BIGINT, excluded.value::BIGINT)::VARCHAR`,
-    [ackKey(stream), String(seq)],
-  );
-}
-
-/** Adds to a stream's dropped-before-sent count; run inside the deleting transaction. */
-export async function addDropped(c: DuckDBConnection, stream: Stream, n: number): Promise<void> {
-  if (n <= 0) return;
-  await c.run(
-    `INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = (meta.value::BIGINT + excluded.value::BIGINT)::VARCHAR`,
-    [dropKey(stream), String(n)],
-  );
-}
 
 export class Outbox {
   constructor(

@@ -1,42 +1,15 @@
 // The gateway ↔ cloud sync contract, shared by the uploader (gateway side) and the cloud
-// API, so neither can drift from the other. See sync/PROTOCOL.md for the prose version.
+// API, so neither can drift from the other. sync/README.md describes it in prose.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Stream } from '../gateway/kernel/streams.js';
+import { EVENT_COLUMNS as STORE_EVENT_COLUMNS, READING_COLUMNS as STORE_READING_COLUMNS, wireType, type Column } from '../gateway/kernel/columns.js';
 
-/**
- * Upload streams, in priority order. Each is a seq-ordered slice of one gateway table:
- *  - priority:  events whose type starts with `alert.` or `access.` (events.seq)
- *  - events:    every other event (events.seq)
- *  - telemetry: readings (readings.seq)
- * The seq numbers of `priority` and `events` interleave (one events table); each stream's
- * acknowledged high-water mark is the largest seq of that stream the cloud has committed.
- */
-export const STREAMS = ['priority', 'events', 'telemetry'] as const;
-export type Stream = (typeof STREAMS)[number];
-export const isStream = (s: unknown): s is Stream => typeof s === 'string' && (STREAMS as readonly string[]).includes(s);
+export { PRIORITY_EVENT_PATTERNS, STREAMS, isStream, type Stream } from '../gateway/kernel/streams.js';
 
-/** Event types that travel in the priority stream (SQL LIKE patterns, ORed). */
-export const PRIORITY_EVENT_PATTERNS = ['alert.%', 'access.%'] as const;
-
-/** Parquet columns of each stream's batch file, in order (DuckDB types). */
-export const READING_COLUMNS = [
-  ['seq', 'BIGINT'],
-  ['ts', 'TIMESTAMPTZ'],
-  ['device', 'VARCHAR'],
-  ['point', 'VARCHAR'],
-  ['value', 'DOUBLE'],
-  ['text', 'VARCHAR'],
-  ['unit', 'VARCHAR'],
-  ['quality', 'VARCHAR'],
-] as const;
-export const EVENT_COLUMNS = [
-  ['seq', 'BIGINT'],
-  ['id', 'VARCHAR'],
-  ['time', 'TIMESTAMPTZ'],
-  ['type', 'VARCHAR'],
-  ['source', 'VARCHAR'],
-  ['subject', 'VARCHAR'],
-  ['data', 'VARCHAR'], // JSON text
-] as const;
+/** Parquet columns of each stream's batch file, in order: the store's columns, JSON as text. */
+const wire = (cols: readonly Column[]) => cols.map((c) => [c.name, wireType(c)] as const);
+export const READING_COLUMNS = wire(STORE_READING_COLUMNS);
+export const EVENT_COLUMNS = wire(STORE_EVENT_COLUMNS);
 export const columnsOf = (s: Stream) => (s === 'telemetry' ? READING_COLUMNS : EVENT_COLUMNS);
 
 export const PARQUET_MEDIA_TYPE = 'application/vnd.apache.parquet';

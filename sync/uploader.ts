@@ -9,25 +9,27 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { Agent } from 'undici';
-import type { Bus } from '../gateway/bus.js';
-import type { Logger } from '../gateway/log.js';
-import type { Metrics } from '../gateway/metrics.js';
-import { VERSION } from '../gateway/version.js';
+import type { OutpostEvent } from '../gateway/contract/types.js';
+import type { Logger } from '../gateway/kernel/log.js';
+import type { SyncMetrics } from './metrics.js';
+import { VERSION } from '../gateway/kernel/package.js';
 import { Backoff, CIRCUIT_GAUGE, Pacer, type CircuitState } from './backoff.js';
 import { CloudClient, TransportError, makeAgent, type CloudResponse } from './client.js';
 import { readCredentials, type Credentials } from './credentials.js';
 import { Downlink, type CommandTarget } from './downlink.js';
 import { Outbox, type Batch } from './outbox.js';
-import { H, PARQUET_MEDIA_TYPE, PRIORITY_EVENT_PATTERNS, STREAMS, batchKey, type GatewayStatusReport, type IngestResponse, type Stream, type StreamStatus } from './protocol.js';
-import type { SyncConfig } from './schema.js';
+import { isPriorityType } from '../gateway/kernel/streams.js';
+import { H, PARQUET_MEDIA_TYPE, STREAMS, batchKey, type GatewayStatusReport, type IngestResponse, type Stream, type StreamStatus } from './protocol.js';
+import type { SyncConfig } from '../config/sync-schema.js';
 
 export interface SyncHost {
   instance: DuckDBInstance;
   dataDir: string;
   config: SyncConfig;
-  metrics: Metrics;
+  metrics: SyncMetrics;
   log: Logger;
-  bus: Bus;
+  /** Calls back with the events of each commit; returns how to stop listening. */
+  onCommittedEvents(fn: (events: readonly OutpostEvent[]) => void): () => void;
   commands: CommandTarget;
 }
 
@@ -58,7 +60,6 @@ class CallFailed extends Error {
 }
 
 const MIN_BATCH_ROWS = 100;
-const isPriorityType = (type: string) => PRIORITY_EVENT_PATTERNS.some((p) => type.startsWith(p.slice(0, -1)));
 
 export class Uploader {
   private readonly outbox: Outbox;
@@ -100,7 +101,7 @@ export class Uploader {
 
   start(): void {
     // Alerts and access events wake the uploader at once; bulk rows wait for the idle tick.
-    this.unsubscribe = this.host.bus.on('committed', (_readings, events) => {
+    this.unsubscribe = this.host.onCommittedEvents((events) => {
       if (events.some((e) => isPriorityType(e.type))) this.wake?.();
     });
     this.loop = this.run();

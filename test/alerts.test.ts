@@ -3,7 +3,7 @@
 // against a real gateway and its DuckDB file.
 import t from 'tap';
 import { AlertStore, type Alert } from '../gateway/alerts.js';
-import { newApiToken, sha256Hex } from '../gateway/secrets.js';
+import { newApiToken, sha256Hex } from '../gateway/kernel/secrets.js';
 import { applyRetention } from '../gateway/store/retention.js';
 import { api, removeDir, startGateway, tempDir, type TestGateway } from './helpers/gateway.js';
 

@@ -9,8 +9,8 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { resolveApiTls, tlsEnabled } from '../gateway/api/tls.js';
-import { parseConfig } from '../gateway/config.js';
-import { selfSignedCertificate } from '../gateway/x509.js';
+import { parseConfig } from '../config/site.js';
+import { selfSignedCertificate } from '../gateway/kernel/x509.js';
 import { outpost } from './helpers/cli.js';
 import { freePort, removeDir, startGateway, tempDir } from './helpers/gateway.js';
 

@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { newApiToken, sha256Hex } from '../gateway/secrets.js';
+import { newApiToken, sha256Hex } from '../gateway/kernel/secrets.js';
 import { api, connect, endClient, publish, removeDir, startGateway, tempDir } from './helpers/gateway.js';
 
 t.test('API auth per role', async (t) => {

@@ -14,6 +14,7 @@ import { Metrics } from '../gateway/metrics.js';
 import { freePort, metricValue, waitFor } from './helpers/gateway.js';
 import { startRtspServer, type RtspServer } from './helpers/rtsp-server.js';
 import { SHARED_DIR } from './helpers/shared.js';
+import { camera } from '../drivers/camera/index.js';
 
 const SHARED = SHARED_DIR;
 const BUS = join(SHARED, 'fixtures/images/bus.jpg'); // 810×1080
@@ -33,7 +34,7 @@ function rig(t: Test, url: string, spec: InputSpec, extra: Partial<CaptureOption
   const logs: Array<Record<string, unknown>> = [];
   const metrics = new Metrics();
   const log = pino({ level: 'debug' }, { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
-  const capture = new RtspCapture({ camera: 'cam1', url, spec, fps: 5, stallSeconds: 5, log, metrics, onFrame: (f) => frames.push(f), ...extra });
+  const capture = new RtspCapture({ camera: 'cam1', url, spec, fps: 5, stallSeconds: 5, log, metrics: metrics.of(camera), onFrame: (f) => frames.push(f), ...extra });
   t.teardown(async () => {
     await capture.stop();
     if (process.env.CAPTURE_TEST_LOGS) for (const l of logs) console.error(JSON.stringify(l));

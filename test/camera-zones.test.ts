@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../config/site.js';
 import { redact } from '../drivers/camera/capture.js';
 import { ffmpegPath, letterboxFor } from '../drivers/camera/letterbox.js';
 import { SnapshotStore, drawBoxes } from '../drivers/camera/snapshots.js';

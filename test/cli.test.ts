@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { PACKAGE_ROOT } from '../gateway/config.js';
-import { verifyPassword } from '../gateway/secrets.js';
+import { PACKAGE_ROOT } from '../config/site.js';
+import { verifyPassword } from '../gateway/kernel/secrets.js';
 import { connect, endClient, publish, removeDir, startGateway, tempDir } from './helpers/gateway.js';
 
 const run = promisify(execFile);
@@ -62,7 +62,7 @@ t.test('hash-password output verifies; token create prints a matching hash', asy
   const tok = await outpost(['token', 'create', '--name', 'dash', '--role', 'viewer']);
   const token = /token \(shown once\): (\S+)/.exec(tok.stdout)?.[1];
   const hash = /sha256: ([0-9a-f]{64})/.exec(tok.stdout)?.[1];
-  const { sha256Hex } = await import('../gateway/secrets.js');
+  const { sha256Hex } = await import('../gateway/kernel/secrets.js');
   t.equal(sha256Hex(token ?? ''), hash);
   t.match(tok.stdout, /role: viewer/);
 });

@@ -4,7 +4,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import t from 'tap';
-import { newApiToken, sha256Hex } from '../gateway/secrets.js';
+import { newApiToken, sha256Hex } from '../gateway/kernel/secrets.js';
 import { H, PARQUET_MEDIA_TYPE, authorization, batchKey, type CloudCommand, type IngestResponse } from '../sync/protocol.js';
 import type { CloudEvent, CloudReading, CommandRecord, GatewayInfo, ReadingBucket } from '../sync/cloud/store.js';
 import { KeyedQueue, QueueFullError } from '../sync/cloud/keyed-queue.js';

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { sha256Hex } from '../gateway/secrets.js';
+import { sha256Hex } from '../gateway/kernel/secrets.js';
 import type { CloudReading } from '../sync/cloud/store.js';
 import { ingest, office, readAdminToken, waitForCloud, writeCloudConfig, type GatewayCreds } from './helpers/cloud.js';
 import { removeDir, tempDir } from './helpers/gateway.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { schemaJson } from '../config/schema.js';
-import { ConfigError, DEFAULT_CONFIG_PATH, PACKAGE_ROOT, loadConfigFile, parseConfig } from '../gateway/config.js';
+import { ConfigError, DEFAULT_CONFIG_PATH, PACKAGE_ROOT, loadConfigFile, parseConfig } from '../config/site.js';
 
 function problems(text: string): string[] {
   try {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import mqtt from 'mqtt';
 import { stringify } from 'yaml';
-import { PACKAGE_ROOT } from '../gateway/config.js';
+import { PACKAGE_ROOT } from '../config/site.js';
 import { api, freePort, removeDir, tempDir, waitFor } from './helpers/gateway.js';
 
 const ROUNDS = 3;

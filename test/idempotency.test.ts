@@ -2,7 +2,7 @@
 // the action happens once — also when both copies arrive together and after a restart;
 // the same key on a different request is refused; failures are not remembered.
 import t from 'tap';
-import { hashPassword, newApiToken, sha256Hex } from '../gateway/secrets.js';
+import { hashPassword, newApiToken, sha256Hex } from '../gateway/kernel/secrets.js';
 import { api, freePort, metricValue, removeDir, startGateway, tempDir, type TestGateway } from './helpers/gateway.js';
 
 interface Answer {

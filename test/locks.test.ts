@@ -2,7 +2,7 @@
 // access audit, a timed unlock that re-locks itself, an MQTT-driven lock, and a
 // fail-secure shutdown — against a real Modbus peer and a real MQTT client.
 import t, { type Test } from 'tap';
-import { hashPassword, newApiToken, sha256Hex } from '../gateway/secrets.js';
+import { hashPassword, newApiToken, sha256Hex } from '../gateway/kernel/secrets.js';
 import { api, connect, endClient, removeDir, startGateway, waitFor } from './helpers/gateway.js';
 import { startModbusPeer } from './helpers/modbus.js';
 

@@ -7,13 +7,14 @@ import { ModbusLine } from '../drivers/modbus/line.js';
 import type { ModbusLineConfig } from '../drivers/modbus/schema.js';
 import { freePort } from './helpers/gateway.js';
 import { startModbusPeer } from './helpers/modbus.js';
+import { modbus } from '../drivers/modbus/index.js';
 
 const tcp = (port: number): ModbusLineConfig => ({ id: 'l', transport: 'tcp', host: '127.0.0.1', port, timeoutMs: 300, retries: 0, interFrameDelayMs: 0 });
 
 t.test('a write jumps ahead of queued polls; requests never overlap', async (t) => {
   const peer = await startModbusPeer();
   t.teardown(() => peer.close());
-  const line = new ModbusLine(tcp(peer.port), new Metrics());
+  const line = new ModbusLine(tcp(peer.port), new Metrics().of(modbus));
   t.teardown(() => line.close());
   const done: string[] = [];
   const polls = Array.from({ length: 20 }, (_, i) => line.request(1, buildReadPdu('holding', i, 2), 'poll').then(() => done.push(`poll${i}`)));
@@ -28,7 +29,7 @@ t.test('a write jumps ahead of queued polls; requests never overlap', async (t) 
 t.test('a closed endpoint fails fast and is retried with backoff, not per request', async (t) => {
   const port = await freePort(); // nothing listens here
   const metrics = new Metrics();
-  const line = new ModbusLine(tcp(port), metrics);
+  const line = new ModbusLine(tcp(port), metrics.of(modbus));
   t.teardown(() => line.close());
   const started = performance.now();
   await t.rejects(line.request(1, buildReadPdu('holding', 0, 1), 'poll'), { message: /ECONNREFUSED/ });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../config/site.js';
 import { formatPlan, planRequests, planWithoutCoalescing, type PlannedRequest } from '../drivers/modbus/planner.js';
 import { resolvePoints, type ResolvedPoint } from '../drivers/modbus/points.js';
 import type { ModbusDeviceConfig } from '../drivers/modbus/schema.js';

@@ -1,7 +1,7 @@
 // Per-device credentials, topic ACLs, anonymous policy and online/offline events.
 import t from 'tap';
 import type { ReadingRow } from '../gateway/store/queries.js';
-import { hashPassword } from '../gateway/secrets.js';
+import { hashPassword } from '../gateway/kernel/secrets.js';
 import { api, connect, endClient, metricValue, publish, removeDir, startGateway, waitFor } from './helpers/gateway.js';
 
 interface CloudEvent {

@@ -3,11 +3,11 @@
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { PACKAGE_ROOT } from '../gateway/config.js';
-import type { MqttDriver } from '../drivers/mqtt/index.js';
+import { PACKAGE_ROOT } from '../config/site.js';
 import type { ReadingRow } from '../gateway/store/queries.js';
-import { hashPassword } from '../gateway/secrets.js';
+import { hashPassword } from '../gateway/kernel/secrets.js';
 import { api, connect, endClient, publish, removeDir, startGateway, tempDir } from './helpers/gateway.js';
+import { mqtt } from '../drivers/mqtt/index.js';
 
 const TLS_DIR = join(PACKAGE_ROOT, 'test', 'fixtures', 'tls');
 
@@ -30,7 +30,7 @@ t.test('TLS and WebSocket listeners', async (t) => {
     removeDir(g.dir);
     removeDir(keyDir);
   });
-  const ports = (g.gw.supervisor.get('mqtt') as MqttDriver).ports!;
+  const ports = g.gw.supervisor.instanceOf(mqtt)!.ports!;
   t.ok(ports.tls && ports.ws, `listening: ${JSON.stringify(ports)}`);
   const readings = async (device: string) =>
     (await api<{ readings: ReadingRow[] }>(g.httpUrl, `/api/v1/readings?device=${device}`, g.adminToken)).body.readings;

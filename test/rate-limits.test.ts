@@ -4,8 +4,9 @@
 // that slows a fast client down without losing its messages.
 import t from 'tap';
 import { Agent, request } from 'undici';
-import { newApiToken, sha256Hex } from '../gateway/secrets.js';
+import { newApiToken, sha256Hex } from '../gateway/kernel/secrets.js';
 import { connect, endClient, metricValue, publish, removeDir, startGateway, api, waitFor } from './helpers/gateway.js';
+import { mqtt } from '../drivers/mqtt/index.js';
 
 /** A request from another loopback address, so one test can be several "clients". */
 async function from(source: string, url: string, token?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: { error?: string } }> {
@@ -106,7 +107,7 @@ t.test('MQTT: connections past maxConnections are refused with "server unavailab
   const metrics = (await api<string>(g.httpUrl, '/metrics')).body;
   t.equal(metricValue(metrics, 'outpost_mqtt_refused_connections_total', { reason: 'max_connections' }), 1);
   await endClient(clients.pop()!);
-  await waitFor(async () => (g.gw.supervisor.status().mqtt?.clients === 2 ? true : undefined), 'a connection to close');
+  await waitFor(async () => (g.gw.supervisor.instanceOf(mqtt)?.health().clients === 2 ? true : undefined), 'a connection to close');
   const again = await connect(g.mqttPort);
   t.ok(again.connected, 'after one leaves, a new client is accepted');
   for (const c of [...clients, again]) await endClient(c);

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { LocalClock, minuteOfDay } from '../gateway/rules/clock.js';
 import { RuleEngine, type EngineState, type Fact, type Firing } from '../gateway/rules/engine.js';
-import type { RuleConfig } from '../gateway/rules/schema.js';
+import type { RuleConfig } from '../config/rules-schema.js';
 import { ALERT, M, T0, engine, ev, load, names, on, rd, type Obj } from './helpers/rules.js';
 
 const gt30 = { value: { op: '>', value: 30 } };

@@ -1,7 +1,7 @@
 // State-change triggers and device filters (zone, tags, id) of the rule engine.
 import t from 'tap';
 import { stringify } from 'yaml';
-import { ConfigError, parseConfig } from '../gateway/config.js';
+import { ConfigError, parseConfig } from '../config/site.js';
 import { RuleEngine, type EngineState } from '../gateway/rules/engine.js';
 import { M, T0, engine, ev, load, names, rd, type Obj } from './helpers/rules.js';
 

@@ -3,7 +3,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { hashPassword } from '../gateway/secrets.js';
+import { hashPassword } from '../gateway/kernel/secrets.js';
 import type { ReadingRow } from '../gateway/store/queries.js';
 import { api, removeDir, startGateway, waitFor } from './helpers/gateway.js';
 

@@ -2,14 +2,16 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { createBus } from '../gateway/bus.js';
-import { createLogger } from '../gateway/log.js';
+import { createLogger } from '../gateway/kernel/log.js';
 import { Metrics } from '../gateway/metrics.js';
 import { openDatabase } from '../gateway/store/db.js';
-import { parseBucket, parseTime, queryBuckets, readOnlySql } from '../gateway/store/queries.js';
+import { queryBuckets } from '../gateway/store/queries.js';
 import { applyRetention } from '../gateway/store/retention.js';
 import { StoreWriter } from '../gateway/store/writer.js';
-import type { Reading } from '../gateway/types.js';
+import type { Reading } from '../gateway/contract/types.js';
 import { removeDir, tempDir } from './helpers/gateway.js';
+import { parseBucket, parseTime } from '../gateway/kernel/query-params.js';
+import { readOnlySql } from '../gateway/store/sandbox.js';
 
 const log = createLogger('silent', { pretty: false });
 

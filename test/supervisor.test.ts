@@ -1,11 +1,11 @@
 // Supervisor: a crashing driver is restarted with capped exponential backoff and reported,
 // while the rest of the gateway keeps running.
 import t from 'tap';
-import type { Driver, DriverContext } from '../gateway/driver.js';
+import type { Driver, DriverContext } from '../gateway/contract/driver.js';
 import { api, removeDir, startGateway, waitFor } from './helpers/gateway.js';
 import { Gateway } from '../gateway/gateway.js';
-import { parseConfig } from '../gateway/config.js';
-import { createLogger } from '../gateway/log.js';
+import { parseConfig } from '../config/site.js';
+import { createLogger } from '../gateway/kernel/log.js';
 import { tempDir } from './helpers/gateway.js';
 
 /** A driver that fails to start `failStarts` times, then runs and later fails at run time once. */

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { Backoff, MAX_RETRY_AFTER_MS, Pacer } from '../sync/backoff.js';
 import { parseRetryAfter } from '../sync/client.js';
-import { backoffDelay } from '../gateway/backoff.js';
+import { backoffDelay } from '../gateway/kernel/backoff.js';
 
 t.test('backoff doubles per failure, jitters within [half, all] of the step, and caps', async (t) => {
   const lo = new Backoff({ initialMs: 100, maxMs: 1000, openAfterFailures: 3 }, () => 0);

@@ -2,7 +2,8 @@
 // transitions; each transition is a snapshot (boxes drawn), a `detection.<class>` event
 // when objects enter a zone or `detection.<class>.left` when they leave, and an occupancy
 // reading `occupancy.<zone>.<class>` (class names slugged: traffic_light) that rules and dashboards can use like any reading.
-import type { DriverContext } from '../../gateway/driver.js';
+import type { DriverContext } from '../../gateway/contract/driver.js';
+import type { CameraMetrics } from './metrics.js';
 import type { CameraDeviceConfig } from './schema.js';
 import type { SnapshotStore } from './snapshots.js';
 import { OccupancyTracker, type Transition } from './tracker.js';
@@ -33,7 +34,7 @@ export class CameraAnalysis {
   constructor(
     readonly camera: string,
     private readonly cfg: CameraDeviceConfig,
-    private readonly ctx: DriverContext,
+    private readonly ctx: DriverContext<CameraMetrics>,
     private readonly snapshots: SnapshotStore | null,
   ) {
     this.zones = compileZones(cfg);

@@ -6,11 +6,11 @@
 import { execFile } from 'node:child_process';
 import { Writable } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
-import { LogLimiter, type Logger } from '../../gateway/log.js';
-import type { Metrics } from '../../gateway/metrics.js';
+import { LogLimiter, type Logger } from '../../gateway/kernel/log.js';
+import type { CameraMetrics } from './metrics.js';
 import { ffmpegPath, letterboxFilter, letterboxFor } from './letterbox.js';
 import type { Frame, InputSpec, Letterbox } from './types.js';
-import { backoffDelay } from '../../gateway/backoff.js';
+import { backoffDelay } from '../../gateway/kernel/backoff.js';
 
 export type CaptureState = 'idle' | 'connecting' | 'streaming' | 'backoff' | 'stopped';
 export type ReconnectReason = 'exit' | 'stall' | 'error';
@@ -30,7 +30,7 @@ export interface CaptureOptions {
   /** Reconnect delays: initialMs doubling per failed attempt up to maxMs, ±20 % jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
   log: Logger;
-  metrics: Metrics;
+  metrics: CameraMetrics;
   onFrame: (frame: Frame) => void;
   /** Called when frames start (true) or stop (false) flowing. */
   onState?: (up: boolean) => void;

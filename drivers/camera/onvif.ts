@@ -4,7 +4,7 @@
 // wrong in words an installer can act on. See drivers/camera/README.md, "ONVIF".
 import { Agent } from 'node:http';
 import onvif from 'onvif';
-import { backoffDelay } from '../../gateway/backoff.js';
+import { backoffDelay } from '../../gateway/kernel/backoff.js';
 
 type Cam = InstanceType<typeof onvif.Cam>;
 type Callback = (err: Error | null, data?: unknown, xml?: string) => void;

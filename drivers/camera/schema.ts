@@ -3,7 +3,7 @@
 // comes from (an RTSP URL, or an ONVIF device that tells us), how many frames a second to
 // analyse, and the zones that turn boxes into events. Part of config/schema.ts.
 import { Type, type Static } from '@sinclair/typebox';
-import { Id, Section, Strict, StringEnum } from '../../config/schema-kit.js';
+import { Id, Section, Strict, StringEnum } from '../../gateway/kernel/schema-kit.js';
 
 export const LAYOUTS = ['auto', 'yolov8', 'yolov5', 'yolox'] as const;
 export type ModelLayout = (typeof LAYOUTS)[number];

@@ -1,115 +1,65 @@
-// Modbus driver: polls the devices configured with a `modbus` section over their lines
-// (TCP, RTU, RTU over TCP) and writes coils and holding registers for actuators such
-// as relays and lock controllers. Requests are planned once at start (planner.ts),
-// every line serialises its own traffic (line.ts), and each device polls on its own
-// timers (poller.ts) so one dead device cannot hold up the rest.
-import type { SiteConfig } from '../../config/schema.js';
-import type { Driver, DriverContext, DriverHealth } from '../../gateway/driver.js';
-import type { Command, CommandResult } from '../../gateway/types.js';
-import { decodeBit, decodePoint, encodePoint } from './codec.js';
-import { buildReadPdu, buildWriteCoilPdu, buildWriteRegistersPdu } from './frames.js';
-import { ModbusLine, failureKind } from './line.js';
+// The Modbus driver's descriptor: polling and writes over TCP, RTU and RTU over TCP
+// (driver.ts), the config checks the schema cannot make, and `outpost modbus plan`.
+import type { CrossCheckProblem } from '../../gateway/kernel/yaml-config.js';
+import { defineDriver, type PointInfo } from '../../gateway/contract/descriptor.js';
+import type { ModbusDriver } from './driver.js';
+import { modbusMetrics } from './metrics.js';
 import { planRequests } from './planner.js';
-import { DevicePoller } from './poller.js';
-import { resolvePoints, type ResolvedPoint } from './points.js';
+import { resolvePoints } from './points.js';
+import { ModbusDeviceSchema, ModbusDriverSchema } from './schema.js';
 
-export class ModbusDriver implements Driver {
-  readonly name = 'modbus';
-  private readonly lines = new Map<string, ModbusLine>();
-  private readonly pollers = new Map<string, DevicePoller>();
-  private ctx: DriverContext | null = null;
-
-  constructor(private readonly site: SiteConfig) {}
-
-  async start(ctx: DriverContext): Promise<void> {
-    this.ctx = ctx;
-    for (const cfg of this.site.drivers.modbus.lines) this.lines.set(cfg.id, new ModbusLine(cfg, ctx.metrics));
-    for (const dev of this.site.devices) {
-      if (!dev.modbus) continue;
-      const line = this.lines.get(dev.modbus.line);
-      if (!line) throw new Error(`device ${dev.id}: unknown Modbus line "${dev.modbus.line}"`);
-      const { points, problems } = resolvePoints(dev.modbus);
-      if (problems.length > 0) throw new Error(`device ${dev.id}: ${problems.map((p) => p.message).join('; ')}`);
-      const poller = new DevicePoller(dev.id, dev.zone, dev.modbus, points, planRequests(points, dev.modbus), line, ctx);
-      this.pollers.set(dev.id, poller);
+export const modbus = defineDriver({
+  name: 'modbus',
+  config: ModbusDriverSchema,
+  device: ModbusDeviceSchema,
+  enabled: (c) => c.enabled,
+  metrics: modbusMetrics,
+  async create(section, site): Promise<ModbusDriver> {
+    const { ModbusDriver } = await import('./driver.js');
+    return new ModbusDriver(section, site);
+  },
+  checks(section, site) {
+    const out: CrossCheckProblem[] = [];
+    const lineIds = new Map<string, number>();
+    section.lines.forEach((l, i) => {
+      const prev = lineIds.get(l.id);
+      if (prev !== undefined) out.push({ path: ['drivers', 'modbus', 'lines', i, 'id'], message: `line id "${l.id}" is already used by lines[${prev}]` });
+      else lineIds.set(l.id, i);
+    });
+    for (const d of site.devices) {
+      const at = ['devices', d.index, 'modbus'];
+      if (!lineIds.has(d.config.line)) {
+        const known = [...lineIds.keys()].join(', ') || 'none defined';
+        out.push({ path: [...at, 'line'], message: `unknown Modbus line "${d.config.line}" (drivers.modbus.lines: ${known})` });
+      }
+      const { points, problems } = resolvePoints(d.config);
+      for (const p of problems) out.push({ path: [...at, ...p.path], message: p.message });
+      if (problems.length > 0) continue;
+      try {
+        planRequests(points, d.config); // a point wider than one request can never be read
+      } catch (err) {
+        out.push({ path: at, message: (err as Error).message });
+      }
     }
-    for (const p of this.pollers.values()) p.start();
-    ctx.log.info({ lines: this.lines.size, devices: this.pollers.size }, 'Modbus polling started');
-  }
-
-  async stop(): Promise<void> {
-    for (const p of this.pollers.values()) p.stop();
-    this.pollers.clear();
-    await Promise.all([...this.lines.values()].map((l) => l.close()));
-    this.lines.clear();
-  }
-
-  health(): DriverHealth {
-    const devices = Object.fromEntries([...this.pollers].map(([id, p]) => [id, p.health()]));
-    const lines = Object.fromEntries([...this.lines].map(([id, l]) => [id, { queued: l.queued }]));
-    return { ok: true, devices, lines };
-  }
-
-  owns(device: string): boolean {
-    return this.pollers.has(device);
-  }
-
-  /**
-   * `action: "write"` with `args: { point, value }` writes one coil or holding-register
-   * point (same type/order encoding as reads). Writes go ahead of queued polls; with
-   * the device's verifyWrites the point is read back and compared.
-   */
-  async write(cmd: Command): Promise<CommandResult> {
-    const poller = this.pollers.get(cmd.device);
-    if (!poller) return { ok: false, detail: `device "${cmd.device}" is not a Modbus device` };
-    if (cmd.action !== 'write') return { ok: false, detail: `unknown action "${cmd.action}" (Modbus devices take "write" with args {point, value})` };
-    const name = cmd.args?.point;
-    const value = cmd.args?.value;
-    const point = poller.points.find((p) => p.name === name);
-    if (!point) return { ok: false, detail: `device "${cmd.device}" has no point "${String(name)}"` };
-    if (!point.writable) return { ok: false, detail: `point "${point.name}" is not writable (set writable: true)` };
-    if (typeof value !== 'number' && typeof value !== 'boolean' && typeof value !== 'string') {
-      return { ok: false, detail: 'args.value must be a number, boolean or string' };
-    }
-    let pdu: Buffer;
-    try {
-      pdu =
-        point.table === 'coil'
-          ? buildWriteCoilPdu(point.address, toBool(value))
-          : buildWriteRegistersPdu(point.address, encodePoint(point, value));
-    } catch (err) {
-      return { ok: false, detail: `cannot encode ${JSON.stringify(value)} as ${point.type}: ${(err as Error).message}` };
-    }
-    try {
-      await poller.line.request(poller.cfg.unit, pdu, 'write');
-      if (!poller.cfg.verifyWrites) return { ok: true, detail: `wrote ${point.name} = ${JSON.stringify(value)}` };
-      const readBack = await this.readPoint(poller, point);
-      // Compare with what the register can hold (e.g. 220.54 at scale 0.1 is 220.5).
-      const expected = point.table === 'coil' ? toBool(value) : decodePoint(point, encodePoint(point, value), 0);
-      const same = typeof expected === 'number' && typeof readBack === 'number' ? Math.abs(expected - readBack) <= 1e-9 * Math.max(1, Math.abs(expected)) : expected === readBack;
-      return same
-        ? { ok: true, detail: `wrote ${point.name} = ${JSON.stringify(value)} (verified)` }
-        : { ok: false, detail: `wrote ${point.name} but read back ${JSON.stringify(readBack)}` };
-    } catch (err) {
-      return { ok: false, detail: `write of ${point.name} failed (${failureKind(err)}): ${(err as Error).message}` };
-    }
-  }
-
-  private async readPoint(poller: DevicePoller, p: ResolvedPoint): Promise<ReturnType<typeof decodePoint>> {
-    const data = await poller.line.request(poller.cfg.unit, buildReadPdu(p.table, p.address, p.width), 'write');
-    return p.table === 'coil' || p.table === 'discrete' ? decodeBit(data, 0) : decodePoint(p, data, 0);
-  }
-}
-
-function toBool(v: number | boolean | string): boolean {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'number') return v !== 0;
-  const s = v.toLowerCase();
-  if (['true', 'on', '1'].includes(s)) return true;
-  if (['false', 'off', '0'].includes(s)) return false;
-  throw new TypeError(`"${v}" is not a boolean (true/false, on/off, 1/0)`);
-}
-
-export function createModbusDriver(site: SiteConfig): ModbusDriver | null {
-  return site.drivers.modbus.enabled ? new ModbusDriver(site) : null;
-}
+    return out;
+  },
+  points(device) {
+    const out = new Map<string, PointInfo>();
+    for (const p of resolvePoints(device).points) out.set(p.name, { writable: p.writable, boolean: p.table === 'coil' });
+    return out;
+  },
+  cli(program, hooks) {
+    program
+      .command('modbus')
+      .description('Modbus tools')
+      .command('plan')
+      .description('show the read requests each Modbus device is polled with (points coalesced per maxGap and request limits)')
+      .addOption(hooks.configOption())
+      .option('--device <id>', 'show only this device')
+      .option('--json', 'print JSON')
+      .action(async (o: { config?: string; device?: string; json?: boolean }) => {
+        const { runModbusPlan } = await import('./plan-cli.js');
+        console.log(runModbusPlan(hooks.load(o.config).site, o));
+      });
+  },
+});

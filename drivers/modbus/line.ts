@@ -1,7 +1,7 @@
 // One Modbus line (a TCP endpoint or an RS-485 bus): every request on it is strictly
 // serialised, writes jump ahead of queued polls, and each request gets a timeout and a
 // bounded number of retries. Exceptions are answers, not failures: they are not retried.
-import type { Metrics } from '../../gateway/metrics.js';
+import type { ModbusMetrics } from './metrics.js';
 import { FrameError, parseResponsePdu } from './frames.js';
 import type { ModbusLineConfig } from './schema.js';
 import { ModbusTimeoutError, createTransport, type Transport } from './transport.js';
@@ -44,7 +44,7 @@ export class ModbusLine {
 
   constructor(
     readonly cfg: ModbusLineConfig,
-    private readonly metrics: Metrics,
+    private readonly metrics: ModbusMetrics,
     transport?: Transport,
   ) {
     this.transport = transport ?? createTransport(cfg);

@@ -3,8 +3,9 @@
 // device's online state. A device that stops answering is marked offline and probed
 // only every offlinePollMs with no retries, so it cannot stall the other devices on
 // the same bus; the first good answer brings it back.
-import type { DriverContext } from '../../gateway/driver.js';
-import type { Quality, Reading, ReadingValue } from '../../gateway/types.js';
+import type { DriverContext } from '../../gateway/contract/driver.js';
+import type { ModbusMetrics } from './metrics.js';
+import type { Quality, Reading, ReadingValue } from '../../gateway/contract/types.js';
 import { decodeBit, decodePoint } from './codec.js';
 import { buildReadPdu } from './frames.js';
 import { ModbusException, failureKind, type ModbusLine } from './line.js';
@@ -44,7 +45,7 @@ export class DevicePoller {
     readonly points: readonly ResolvedPoint[],
     requests: readonly PlannedRequest[],
     readonly line: ModbusLine,
-    private readonly ctx: DriverContext,
+    private readonly ctx: DriverContext<ModbusMetrics>,
   ) {
     this.states = requests.map((req) => ({ req, pdu: buildReadPdu(req.table, req.start, req.count), busy: false, exception: null }));
   }
@@ -142,10 +143,7 @@ export class DevicePoller {
   private async emit(readings: Reading[]): Promise<void> {
     if (readings.length === 0) return;
     this.ctx.devices.seen(this.id, Date.now(), 'modbus', this.zone);
-    this.ctx.metrics.readingsReceived.inc({ driver: 'modbus' }, readings.length);
-    await this.ctx.ingest(readings, { waitForSpace: true, until: 'queued' }).catch((err: Error) => {
-      this.ctx.reject(err.name === 'QueueFullError' ? 'queue_full' : 'store_error', readings.length);
-    });
+    await this.ctx.offer(readings, { waitForSpace: true });
   }
 
   // The device answered with an exception: its points read as quality bad (value NaN,

@@ -2,7 +2,7 @@
 // server reached over TCP) under drivers.modbus, and per device a `modbus` section with
 // its unit id, limits and point map. Part of config/schema.ts (one source of truth).
 import { Type, type Static } from '@sinclair/typebox';
-import { Id, Strict, StringEnum } from '../../config/schema-kit.js';
+import { Id, Strict, StringEnum } from '../../gateway/kernel/schema-kit.js';
 
 export const TABLES = ['holding', 'input', 'coil', 'discrete'] as const;
 export type Table = (typeof TABLES)[number];

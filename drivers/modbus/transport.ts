@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FrameError, RtuResponseReader, TcpFrameReader, encodeRtuFrame, encodeTcpFrame, rtuInterFrameMs } from './frames.js';
 import type { ModbusLineConfig } from './schema.js';
-import { backoffDelay } from '../../gateway/backoff.js';
+import { backoffDelay } from '../../gateway/kernel/backoff.js';
 
 export class ModbusTimeoutError extends Error {
   constructor(

@@ -3,8 +3,9 @@
 // subscribes only to its own command topic. Anonymous clients are trusted local tools
 // (a newcomer's mosquitto_pub, a dashboard): allowed from loopback only by default.
 import { createHash } from 'node:crypto';
-import type { DeviceConfig, MqttDriverConfig } from '../../config/schema.js';
-import { verifyPassword } from '../../gateway/secrets.js';
+import type { DeviceView } from '../../gateway/contract/descriptor.js';
+import type { MqttDeviceConfig, MqttDriverConfig } from './schema.js';
+import { verifyPassword } from '../../gateway/kernel/secrets.js';
 import { commandTopic, devicePrefix } from './topics.js';
 
 export interface DeviceIdentity {
@@ -29,17 +30,17 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 export class AccessControl {
-  private readonly byUsername = new Map<string, DeviceConfig & { mqtt: NonNullable<DeviceConfig['mqtt']> }>();
+  private readonly byUsername = new Map<string, DeviceView<MqttDeviceConfig>>();
   // Remembers passwords that verified (as a digest) so a reconnect storm does not pay
   // one scrypt per attempt; bounded, and cleared with the process.
   private readonly verified = new Map<string, string>();
 
   constructor(
     private readonly site: string,
-    devices: readonly DeviceConfig[],
+    devices: readonly DeviceView<MqttDeviceConfig>[],
     private readonly anonymous: MqttDriverConfig['anonymous'],
   ) {
-    for (const d of devices) if (d.mqtt) this.byUsername.set(d.mqtt.username, { ...d, mqtt: d.mqtt });
+    for (const d of devices) this.byUsername.set(d.config.username, d);
   }
 
   async login(username: string | undefined, password: Buffer | undefined, remoteAddress: string | undefined): Promise<LoginResult> {
@@ -52,9 +53,9 @@ export class AccessControl {
     const dev = this.byUsername.get(username);
     if (!dev || !password) return { ok: false, code: 4, reason: `unknown user "${username}" or no password` };
     const pw = password.toString('utf8');
-    const digest = createHash('sha256').update(dev.mqtt.passwordHash).update('\0').update(pw).digest('hex');
+    const digest = createHash('sha256').update(dev.config.passwordHash).update('\0').update(pw).digest('hex');
     if (this.verified.get(username) !== digest) {
-      if (!(await verifyPassword(pw, dev.mqtt.passwordHash))) return { ok: false, code: 4, reason: `wrong password for "${username}"` };
+      if (!(await verifyPassword(pw, dev.config.passwordHash))) return { ok: false, code: 4, reason: `wrong password for "${username}"` };
       if (this.verified.size > 10_000) this.verified.clear();
       this.verified.set(username, digest);
     }

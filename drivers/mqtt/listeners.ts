@@ -7,7 +7,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { MqttDriverConfig } from '../../config/schema.js';
+import type { MqttDriverConfig } from './schema.js';
 
 export type StreamHandler = (stream: Duplex, remoteAddress: string | undefined) => void;
 

@@ -5,7 +5,7 @@
 //   21.5   (on .../telemetry/{point})                   a plain number (or true/false)
 // A value may also be {"value": 21.5, "unit": "C", "quality": "good"}. A message is
 // accepted or rejected whole, so a device never ends up half-recorded.
-import type { Quality, Reading, ReadingValue } from '../../gateway/types.js';
+import type { Quality, Reading, ReadingValue } from '../../gateway/contract/types.js';
 
 export type RejectReason =
   | 'empty'

@@ -2,9 +2,9 @@
 // token name is recorded as who did it. AlertError carries its own status (404 unknown
 // id, 409 wrong state), which the API's error handler answers as `{ error }`.
 import type { FastifyInstance } from 'fastify';
-import { ALERT_STATUSES, type AlertStatus } from '../alerts.js';
-import type { Gateway } from '../gateway.js';
-import { SEVERITIES, type Severity } from '../rules/schema.js';
+import { ALERT_STATUSES, type AlertStatus, type AlertStore } from '../alerts.js';
+import '../contract/api.js';
+import { SEVERITIES, type Severity } from '../../config/rules-schema.js';
 
 const MAX_LIMIT = 10_000;
 
@@ -20,7 +20,7 @@ const noteBody = {
   properties: { note: { type: 'string', maxLength: 1000 } },
 } as const;
 
-export function registerAlertRoutes(app: FastifyInstance, gw: Gateway): void {
+export function registerAlertRoutes(app: FastifyInstance, alerts: AlertStore): void {
   app.get<{ Querystring: ListQuery }>(
     '/api/v1/alerts',
     {
@@ -39,12 +39,12 @@ export function registerAlertRoutes(app: FastifyInstance, gw: Gateway): void {
     },
     async (req) => {
       const { status, severity, limit } = req.query;
-      return { alerts: await gw.alerts.list({ ...(status ? { status } : {}), ...(severity ? { severity } : {}), limit: limit ?? 100 }) };
+      return { alerts: await alerts.list({ ...(status ? { status } : {}), ...(severity ? { severity } : {}), limit: limit ?? 100 }) };
     },
   );
 
   app.get<{ Params: { id: string } }>('/api/v1/alerts/:id', { config: { minRole: 'viewer' } }, async (req, reply) => {
-    const alert = await gw.alerts.get(req.params.id);
+    const alert = await alerts.get(req.params.id);
     return alert ?? reply.code(404).send({ error: `no alert "${req.params.id}"` });
   });
 
@@ -55,7 +55,7 @@ export function registerAlertRoutes(app: FastifyInstance, gw: Gateway): void {
       async (req) => {
         const by = req.identity!.name;
         const note = req.body?.note;
-        return action === 'acknowledge' ? gw.alerts.acknowledge(req.params.id, by, note) : gw.alerts.resolve(req.params.id, by, note);
+        return action === 'acknowledge' ? alerts.acknowledge(req.params.id, by, note) : alerts.resolve(req.params.id, by, note);
       },
     );
   }

@@ -5,22 +5,13 @@
 // (`http.rateLimit.requests`, or the token's own `rateLimit`), reported in
 // X-RateLimit-Limit / -Remaining / -Reset (seconds until the window ends) on every answer.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ROLES, type Role, type SiteConfig } from '../../config/schema.js';
-import { LogLimiter, type Logger } from '../log.js';
+import { type SiteConfig } from '../../config/schema.js';
+import { LogLimiter, type Logger } from '../kernel/log.js';
 import type { Metrics } from '../metrics.js';
 import { WindowLimiter, type WindowState } from './rate-limit.js';
-import type { TokenIdentity, TokenStore } from './tokens.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    identity?: TokenIdentity;
-  }
-  interface FastifyContextConfig {
-    minRole?: Role;
-    /** Lock routes: a refused token is also audited as access.denied. */
-    lockAction?: 'lock' | 'unlock';
-  }
-}
+import type { TokenStore } from './tokens.js';
+import '../contract/api.js';
+import { ROLES, type Role } from '../kernel/schema-kit.js';
 
 // admin > operator > viewer
 const RANK: Record<Role, number> = Object.fromEntries(ROLES.map((r, i) => [r, ROLES.length - i])) as Record<Role, number>;

@@ -8,8 +8,9 @@
 import { createHash } from 'node:crypto';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from '../log.js';
-import { withConnection } from '../store/queries.js';
+import type { Logger } from '../kernel/log.js';
+import { withConnection } from '../kernel/duckdb.js';
+import '../contract/api.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -29,10 +30,6 @@ interface Pending {
 declare module 'fastify' {
   interface FastifyRequest {
     idempotency?: { scope: string; key: string; fingerprint: string; pending: Pending };
-  }
-  interface FastifyContextConfig {
-    /** Honour Idempotency-Key on this route. */
-    idempotent?: boolean;
   }
 }
 

@@ -2,19 +2,19 @@
 // may operate this lock is decided by the lock controller, so that every refused
 // attempt is audited as access.denied with the caller's identity.
 import type { FastifyInstance } from 'fastify';
-import type { Gateway } from '../gateway.js';
-import type { LockAction } from '../locks.js';
+import '../contract/api.js';
+import type { LockAction, LockController } from '../locks.js';
 
 interface LockBody {
   seconds?: number;
   reason?: string;
 }
 
-export function registerLockRoutes(app: FastifyInstance, gw: Gateway): void {
-  app.get('/api/v1/locks', { config: { minRole: 'viewer' } }, async () => ({ locks: gw.locks.list() }));
+export function registerLockRoutes(app: FastifyInstance, locks: LockController): void {
+  app.get('/api/v1/locks', { config: { minRole: 'viewer' } }, async () => ({ locks: locks.list() }));
 
   app.get<{ Params: { id: string } }>('/api/v1/locks/:id', { config: { minRole: 'viewer' } }, async (req, reply) => {
-    const lock = gw.locks.get(req.params.id);
+    const lock = locks.get(req.params.id);
     return lock ? lock : reply.code(404).send({ error: `no lock "${req.params.id}"` });
   });
 
@@ -36,13 +36,13 @@ export function registerLockRoutes(app: FastifyInstance, gw: Gateway): void {
       },
       async (req, reply) => {
         const id = req.identity!;
-        const outcome = await gw.locks.operate(
+        const outcome = await locks.operate(
           req.params.id,
           action,
           { name: id.name, role: id.role, doorGroups: id.doorGroups, via: 'api' },
           { ...(req.body?.seconds !== undefined ? { seconds: req.body.seconds } : {}), ...(req.body?.reason ? { reason: req.body.reason } : {}) },
         );
-        return reply.code(outcome.status).send({ granted: outcome.granted, detail: outcome.detail, lock: gw.locks.get(req.params.id) ?? null });
+        return reply.code(outcome.status).send({ granted: outcome.granted, detail: outcome.detail, lock: locks.get(req.params.id) ?? null });
       },
     );
   }

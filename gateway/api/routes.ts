@@ -1,10 +1,23 @@
 // Routes of the local API. Times accept epoch ms, ISO-8601 or relative (-15m, -2h, -1d).
-import { randomUUID } from 'node:crypto';
+import type { DuckDBInstance } from '@duckdb/node-api';
 import type { FastifyInstance } from 'fastify';
-import type { Gateway } from '../gateway.js';
-import { QueryError, parseTime, queryBuckets, queryEvents, queryReadings, readOnlySql, withConnection } from '../store/queries.js';
+import '../contract/api.js';
+import type { DeviceState } from '../devices.js';
+import { QueryError, parseTime } from '../kernel/query-params.js';
+import { queryBuckets, queryEvents, queryReadings } from '../store/queries.js';
 
-const MAX_LIMIT = 50_000;
+export const MAX_LIMIT = 50_000;
+
+export interface ReadDeps {
+  site: string;
+  db: DuckDBInstance;
+  /** The gateway's phase and the drivers that are not running (name → last error). */
+  health(): { phase: string; driversDown: Record<string, string | null> };
+  metricsText(): Promise<{ contentType: string; text: string }>;
+  status(): unknown;
+  devices(): DeviceState[];
+  syncStatus(): unknown;
+}
 
 interface TimeQuery {
   from?: string;
@@ -35,31 +48,27 @@ async function asBadRequest<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export function registerRoutes(app: FastifyInstance, gw: Gateway): void {
-  let runningQueries = 0;
+export function registerReadRoutes(app: FastifyInstance, deps: ReadDeps): void {
   // 200 only when the gateway is ready and every driver runs: a driver in restart backoff
   // (e.g. its port is taken) makes the gateway unhealthy for probes and installers.
   app.get('/health', async (_req, reply) => {
-    const ready = gw.phase === 'ready';
-    const down = ready ? Object.entries(gw.supervisor.status()).filter(([, d]) => d.state !== 'running') : [];
-    const status = !ready ? gw.phase : down.length > 0 ? 'degraded' : 'ok';
-    return reply.code(status === 'ok' ? 200 : 503).send({
-      status,
-      site: gw.config.site,
-      ...(down.length > 0 ? { driversDown: Object.fromEntries(down.map(([name, d]) => [name, d.lastError])) } : {}),
-    });
+    const { phase, driversDown } = deps.health();
+    const down = Object.keys(driversDown).length > 0;
+    const status = phase !== 'ready' ? phase : down ? 'degraded' : 'ok';
+    return reply.code(status === 'ok' ? 200 : 503).send({ status, site: deps.site, ...(down ? { driversDown } : {}) });
   });
 
   app.get('/metrics', async (_req, reply) => {
-    return reply.type(gw.metrics.registry.contentType).send(await gw.metrics.registry.metrics());
+    const m = await deps.metricsText();
+    return reply.type(m.contentType).send(m.text);
   });
 
-  app.get('/api/v1/status', { config: { minRole: 'viewer' } }, async () => gw.status());
+  app.get('/api/v1/status', { config: { minRole: 'viewer' } }, async () => deps.status());
 
-  app.get('/api/v1/devices', { config: { minRole: 'viewer' } }, async () => ({ devices: gw.devices.list() }));
+  app.get('/api/v1/devices', { config: { minRole: 'viewer' } }, async () => ({ devices: deps.devices() }));
 
   // Upload backlog, circuit and last error: what `outpost sync status` prints.
-  app.get('/api/v1/sync', { config: { minRole: 'viewer' } }, async () => (gw.sync ? gw.sync.status() : { enabled: false }));
+  app.get('/api/v1/sync', { config: { minRole: 'viewer' } }, async () => deps.syncStatus());
 
   app.get<{ Querystring: TimeQuery & { device?: string; point?: string; bucket?: string } }>(
     '/api/v1/readings',
@@ -82,8 +91,8 @@ export function registerRoutes(app: FastifyInstance, gw: Gateway): void {
           ...(q.point ? { point: q.point } : {}),
           limit: q.limit ?? 1000,
         };
-        if (q.bucket) return { bucket: q.bucket, buckets: await queryBuckets(gw.db.instance, filter, q.bucket) };
-        return { readings: await queryReadings(gw.db.instance, filter) };
+        if (q.bucket) return { bucket: q.bucket, buckets: await queryBuckets(deps.db, filter, q.bucket) };
+        return { readings: await queryReadings(deps.db, filter) };
       }),
   );
 
@@ -108,78 +117,7 @@ export function registerRoutes(app: FastifyInstance, gw: Gateway): void {
           ...(q.source ? { source: q.source } : {}),
           limit: q.limit ?? 1000,
         };
-        return { events: await queryEvents(gw.db.instance, filter) };
+        return { events: await queryEvents(deps.db, filter) };
       }),
-  );
-
-  // Commands are audited as events whatever the outcome.
-  app.post<{ Params: { id: string }; Body: { action: string; args?: Record<string, unknown> } }>(
-    '/api/v1/devices/:id/commands',
-    {
-      config: { minRole: 'operator', idempotent: true },
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['action'],
-          properties: { action: { type: 'string', minLength: 1 }, args: { type: 'object' } },
-        },
-      },
-    },
-    async (req, reply) => {
-      const cmd = {
-        id: randomUUID(),
-        device: req.params.id,
-        action: req.body.action,
-        ...(req.body.args ? { args: req.body.args } : {}),
-        requestedBy: `api:${req.identity?.name ?? 'unknown'}`,
-      };
-      const result = await gw.supervisor.write(cmd);
-      await gw.emitEvent(result.ok ? 'command.sent' : 'command.failed', 'api', { ...cmd, detail: result.detail }, cmd.device);
-      return reply.code(result.ok ? 202 : 409).send({ id: cmd.id, ...result });
-    },
-  );
-
-  app.post<{ Body: { sql: string; maxRows?: number } }>(
-    '/api/v1/query',
-    {
-      config: { minRole: 'admin' },
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['sql'],
-          properties: { sql: { type: 'string', minLength: 1 }, maxRows: { type: 'integer', minimum: 1, maximum: MAX_LIMIT } },
-        },
-      },
-    },
-    async (req, reply) => {
-      const limits = gw.config.http.query;
-      const who = req.identity!;
-      const started = performance.now();
-      const audit = (outcome: string, extra: Record<string, unknown>) => {
-        gw.metrics.sqlQueries.inc({ outcome });
-        return gw.emitEvent('audit.query', 'api', { by: who.name, role: who.role, via: 'api', remote: req.ip, sql: req.body.sql, outcome, durationMs: Math.round(performance.now() - started), ...extra });
-      };
-      if (runningQueries >= limits.maxConcurrent) {
-        await audit('busy', { rows: 0 });
-        return reply.code(429).header('retry-after', 1).send({ error: `${runningQueries} queries are running (http.query.maxConcurrent); try again shortly` });
-      }
-      runningQueries++;
-      try {
-        const maxRows = Math.min(req.body.maxRows ?? limits.maxRows, MAX_LIMIT);
-        const result = await withConnection(gw.db.instance, (c) => readOnlySql(c, req.body.sql, maxRows, { timeoutMs: limits.timeoutMs }));
-        await audit('ok', { rows: result.rows.length, truncated: result.truncated });
-        return result;
-      } catch (err) {
-        const msg = (err as Error).message;
-        const outcome = msg.startsWith('refused') ? 'refused' : msg.startsWith('interrupted') ? 'timeout' : 'error';
-        await audit(outcome, { rows: 0, error: msg.slice(0, 500) });
-        if (err instanceof QueryError) throw Object.assign(err, { statusCode: 400 });
-        throw err;
-      } finally {
-        runningQueries--;
-      }
-    },
   );
 }

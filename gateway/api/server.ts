@@ -1,16 +1,34 @@
 // Local HTTP API (fastify). /health and /metrics are open (probes and Prometheus);
 // everything under /api needs a bearer token whose role is at least the route's
 // (gateway/api/auth.ts, with the rate limits). HTTPS off loopback (gateway/api/tls.ts).
+// Each route module gets only the parts it needs (ApiDeps), never the whole gateway.
 import { createServer, type Server } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Gateway } from '../gateway.js';
+import type { SiteConfig } from '../../config/schema.js';
+import type { AlertStore } from '../alerts.js';
+import type { Logger } from '../kernel/log.js';
+import type { LockController } from '../locks.js';
+import type { Metrics } from '../metrics.js';
+import { registerActRoutes, type ActDeps } from './act-routes.js';
 import { registerAlertRoutes } from './alerts.js';
 import { registerAuth } from './auth.js';
-import { registerCameraRoutes } from './cameras.js';
 import { registerIdempotency } from './idempotency.js';
 import { registerLockRoutes } from './locks.js';
-import { registerRoutes } from './routes.js';
+import { registerReadRoutes, type ReadDeps } from './routes.js';
 import { resolveApiTls, type ApiTls } from './tls.js';
+import type { TokenStore } from './tokens.js';
+
+export interface ApiDeps extends ReadDeps, Omit<ActDeps, 'queryLimits' | 'countQuery'> {
+  http: SiteConfig['http'];
+  dataDir: string;
+  log: Logger;
+  metrics: Metrics;
+  tokens: TokenStore;
+  locks: LockController;
+  alerts: AlertStore;
+  /** Routes the drivers add (their descriptors' `routes`). */
+  driverRoutes(app: FastifyInstance): void;
+}
 
 export { roleAllows } from './auth.js';
 
@@ -35,9 +53,9 @@ function startRedirect(host: string, port: number, httpsPort: number): Promise<S
   });
 }
 
-export async function startApi(gw: Gateway): Promise<Api> {
-  const { http } = gw.config;
-  const tls = resolveApiTls(http, gw.dataDir, gw.log);
+export async function startApi(deps: ApiDeps): Promise<Api> {
+  const { http, log, metrics } = deps;
+  const tls = resolveApiTls(http, deps.dataDir, log);
   // Unknown query/body keys are refused (400), not silently dropped: typos should show.
   const app = Fastify({
     logger: false,
@@ -47,24 +65,25 @@ export async function startApi(gw: Gateway): Promise<Api> {
   }) as unknown as FastifyInstance;
 
   registerAuth(app, {
-    tokens: gw.tokens,
+    tokens: deps.tokens,
     limits: http.rateLimit,
-    metrics: gw.metrics,
-    log: gw.log,
-    auditLockRefusal: (lock, action, why) => gw.locks.auditUnauthenticated(lock, action, 'api', why),
+    metrics,
+    log,
+    auditLockRefusal: (lock, action, why) => deps.locks.auditUnauthenticated(lock, action, 'api', why),
   });
-  registerIdempotency(app, gw.db.instance, gw.log, { replayed: () => gw.metrics.idempotentReplays.inc() });
+  registerIdempotency(app, deps.db, log, { replayed: () => metrics.idempotentReplays.inc() });
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
     const status = err.statusCode ?? 500;
-    if (status >= 500) gw.log.error({ err, url: req.url }, 'API error');
+    if (status >= 500) log.error({ err, url: req.url }, 'API error');
     void reply.code(status).send({ error: err.message });
   });
 
-  registerRoutes(app, gw);
-  registerLockRoutes(app, gw);
-  registerAlertRoutes(app, gw);
-  registerCameraRoutes(app, gw);
+  registerReadRoutes(app, deps);
+  registerActRoutes(app, { ...deps, queryLimits: http.query, countQuery: (outcome) => metrics.sqlQueries.inc({ outcome }) });
+  registerLockRoutes(app, deps.locks);
+  registerAlertRoutes(app, deps.alerts);
+  deps.driverRoutes(app);
   await app.listen({ host: http.host, port: http.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : http.port;

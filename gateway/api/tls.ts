@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { SiteConfig } from '../../config/schema.js';
-import type { Logger } from '../log.js';
-import { publicKeyPin, selfSignedCertificate } from '../x509.js';
+import type { Logger } from '../kernel/log.js';
+import { publicKeyPin, selfSignedCertificate } from '../kernel/x509.js';
 
 type HttpConfig = SiteConfig['http'];
 

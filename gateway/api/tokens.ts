@@ -1,37 +1,16 @@
 // API bearer tokens. Configured tokens are stored as SHA-256 digests. With none
 // configured, the first start creates an admin token in <dataDir>/admin.token (0600)
 // and logs the path — never the token — so an installer can read it with sudo.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ApiTokenConfig, Role } from '../../config/schema.js';
-import type { Logger } from '../log.js';
-import { newApiToken, sha256Hex } from '../secrets.js';
-
-export interface TokenIdentity {
-  name: string;
-  role: Role;
-  /** Lock groups this identity may operate ("*" = all). */
-  doorGroups: readonly string[];
-  /** Its own request budget, when it has one (else http.rateLimit.requests). */
-  rateLimit?: { max: number; windowS: number };
-}
+import type { TokenIdentity } from '../contract/api.js';
+import type { ApiTokenConfig } from '../../config/schema.js';
+import type { Logger } from '../kernel/log.js';
+import { readOrCreateAdminToken, sha256Hex } from '../kernel/secrets.js';
+import type { Role } from '../kernel/schema-kit.js';
 
 export interface TokenStore {
   verify(token: string): TokenIdentity | undefined;
   /** Where the generated admin token lives, when one was generated. */
   adminTokenFile: string | null;
-}
-
-export const ADMIN_TOKEN_FILE = 'admin.token';
-
-export function readOrCreateAdminToken(dataDir: string): { token: string; created: boolean; file: string } {
-  const file = join(dataDir, ADMIN_TOKEN_FILE);
-  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), created: false, file };
-  mkdirSync(dataDir, { recursive: true });
-  const token = newApiToken();
-  writeFileSync(file, token + '\n', { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
-  return { token, created: true, file };
 }
 
 export function loadTokens(configured: readonly ApiTokenConfig[], dataDir: string, log: Logger): TokenStore {

@@ -10,7 +10,7 @@ import { rootCertificates, type PeerCertificate } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { SiteConfig } from '../../config/schema.js';
 import { tlsEnabled, tlsFiles } from '../api/tls.js';
-import { ADMIN_TOKEN_FILE } from '../api/tokens.js';
+import { ADMIN_TOKEN_FILE } from '../kernel/secrets.js';
 
 export interface ApiTarget {
   url: string;

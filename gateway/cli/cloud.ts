@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ADMIN_TOKEN_FILE } from '../api/tokens.js';
-import { newApiToken, sha256Hex } from '../secrets.js';
+import { newApiToken, sha256Hex } from '../kernel/secrets.js';
 import { stopOnSignals } from './shutdown.js';
+import { ADMIN_TOKEN_FILE } from '../kernel/secrets.js';
 
 const SHUTDOWN_DEADLINE_MS = 15_000;
 
@@ -20,7 +20,7 @@ export function parseTtl(v: string): number {
 async function runCloud(configPath: string): Promise<void> {
   const { loadCloudConfigFile } = await import('../../sync/cloud/config.js');
   const { startCloudServer } = await import('../../sync/cloud/server.js');
-  const { createLogger } = await import('../log.js');
+  const { createLogger } = await import('../kernel/log.js');
   const config = loadCloudConfigFile(configPath);
   const log = createLogger(config.log.level, { name: 'outpost-cloud' });
   log.info({ config: configPath }, 'starting outpost cloud API');

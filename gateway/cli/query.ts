@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { SiteConfig } from '../../config/schema.js';
 import { openDatabase } from '../store/db.js';
-import { readOnlySql, type SqlResult } from '../store/queries.js';
 import { ApiUnreachable, apiCall, apiTarget } from './client.js';
+import { readOnlySql, type SqlResult } from '../store/sandbox.js';
 
 export interface QueryOptions {
   format: 'table' | 'json' | 'csv';

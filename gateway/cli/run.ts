@@ -2,7 +2,7 @@
 // configured deadline (systemd's stop timeout should be longer than it).
 import type { SiteConfig } from '../../config/schema.js';
 import { Gateway } from '../gateway.js';
-import { createLogger } from '../log.js';
+import { createLogger } from '../kernel/log.js';
 import { stopOnSignals } from './shutdown.js';
 
 export async function runDaemon(config: SiteConfig, configPath: string): Promise<void> {

@@ -1,7 +1,7 @@
 // Clean stop on SIGTERM/SIGINT for the long-running commands (`run`, `cloud`): stop once,
 // exit 0 when done, and exit 1 if stopping fails or overruns the deadline (systemd's own
 // stop timeout should be longer).
-import type { Logger } from '../log.js';
+import type { Logger } from '../kernel/log.js';
 
 export function stopOnSignals(stop: (signal: string) => Promise<void>, deadlineMs: number, log: Logger): void {
   let stopping = false;

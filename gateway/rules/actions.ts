@@ -4,11 +4,11 @@
 // `rule.fired` event; each action's outcome is counted, and a failed action is logged
 // and recorded as `rule.action_failed` — it never stops the other actions.
 import type { Actor, LockAction, LockOutcome } from '../locks.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../kernel/log.js';
 import type { Metrics } from '../metrics.js';
-import type { Command, CommandResult } from '../types.js';
+import type { Command, CommandResult } from '../contract/types.js';
 import type { Firing } from './engine.js';
-import type { Action, Severity } from './schema.js';
+import type { Action, Severity } from '../../config/rules-schema.js';
 
 export interface ActionTargets {
   raiseAlert(a: { key: string; rule: string; severity: Severity; message: string; data: unknown }): Promise<unknown>;
@@ -53,7 +53,7 @@ export class ActionExecutor {
     if (a.alert) {
       await this.targets.raiseAlert({ key: a.alert.key ?? `${f.rule}:${f.key}`, rule: f.rule, severity: a.alert.severity, message: a.alert.message, data: f.context });
     } else if (a.write) {
-      const r = await this.targets.write({ id: crypto.randomUUID(), device: a.write.device, action: 'write', args: { point: a.write.point, value: a.write.value }, requestedBy: by });
+      const r = await this.targets.write({ id: crypto.randomUUID(), device: a.write.device, action: 'write', point: a.write.point, value: a.write.value, requestedBy: by });
       if (!r.ok) throw new Error(r.detail ?? 'write failed');
     } else if (a.lock) {
       const ids = [...(a.lock.locks ?? []), ...(a.lock.group ? this.targets.locksInGroup(a.lock.group) : [])];

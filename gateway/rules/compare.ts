@@ -1,6 +1,6 @@
 // Value comparison and name globs shared by conditions, windows and trigger matching.
-import type { ReadingValue } from '../types.js';
-import type { CompareOp } from './schema.js';
+import type { ReadingValue } from '../contract/types.js';
+import type { CompareOp } from '../../config/rules-schema.js';
 
 /**
  * Numbers compare numerically. Anything else (booleans, strings, mixed types) supports only

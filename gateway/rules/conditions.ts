@@ -1,10 +1,10 @@
 // Compiles a rule's condition tree into closures once, at engine construction, so a reading
 // costs a few calls instead of a walk over config objects. While compiling, it records which
 // series need window samples (and for how long) and which event types `none` must remember.
-import type { ReadingValue } from '../types.js';
+import type { ReadingValue } from '../contract/types.js';
 import { LocalClock, minuteOfDay, parseTimeOfDay, weekday } from './clock.js';
 import { compare, globRegExp, literalRegExp } from './compare.js';
-import { AGGREGATES, DAYS, durationMs, type Aggregate, type Condition, type RuleTrigger } from './schema.js';
+import { AGGREGATES, DAYS, durationMs, type Aggregate, type Condition, type RuleTrigger } from '../../config/rules-schema.js';
 import type { DeviceDirectory } from './devices.js';
 import type { EventLog, SampleBuffer } from './windows.js';
 

@@ -42,13 +42,13 @@
 //     `series` = series currently holding window samples.
 // 12. restore() merges a snapshot into the engine: exact on a fresh engine, and several
 //     snapshots (shards of an older layout) can be layered. Rule state is matched by rule id.
-import type { OutpostEvent, Reading, ReadingValue } from '../types.js';
+import type { OutpostEvent, Reading, ReadingValue } from '../contract/types.js';
 import { LocalClock } from './clock.js';
 import { compare, numeric } from './compare.js';
 import { DeviceDirectory, eventDevice, type DeviceInfo } from './devices.js';
 import type { Host, Needs, Scope } from './conditions.js';
 import { compileRule, TriggerIndex, type CompiledRule, type Instance, type Series } from './rule.js';
-import type { Action, RuleConfig } from './schema.js';
+import type { Action, RuleConfig } from '../../config/rules-schema.js';
 import { fromState, toState, type EngineInternals, type EngineState } from './state.js';
 import { renderActions } from './template.js';
 import { EventLog, SampleBuffer } from './windows.js';

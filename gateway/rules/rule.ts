@@ -1,11 +1,11 @@
 // Compiled rules, their per-instance state, and the trigger index that finds the rules a
 // fact concerns without scanning them all: exact device+point triggers sit in a map, glob
 // triggers in a short list of pre-compiled RegExps.
-import type { ReadingValue } from '../types.js';
+import type { ReadingValue } from '../contract/types.js';
 import { globRegExp, isGlob } from './compare.js';
 import { compileCondition, type Host, type Needs, type Pred, type SeriesView } from './conditions.js';
 import type { DeviceMatch } from './devices.js';
-import { durationMs, type RuleConfig } from './schema.js';
+import { durationMs, type RuleConfig } from '../../config/rules-schema.js';
 
 export interface CompiledRule {
   idx: number; // position in the config: firings of one fact come out in this order

@@ -3,20 +3,10 @@
 // subject; the host injects that event at each cron occurrence (site time zone, DST
 // aware, checked on the 1 s tick, so it fires within a second of the time).
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
-import type { OutpostEvent } from '../types.js';
-import type { RuleConfig } from './schema.js';
+import type { OutpostEvent } from '../contract/types.js';
+import type { RuleConfig } from '../../config/rules-schema.js';
 
 export const SCHEDULE_EVENT = 'schedule';
-
-/** Why a cron expression is invalid, or null. */
-export function cronError(expr: string, timezone: string): string | null {
-  try {
-    CronExpressionParser.parse(expr, { tz: timezone });
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
 
 /** The rule as the engine sees it: schedule triggers become the internal event. */
 export function engineRule(rule: RuleConfig): RuleConfig {

@@ -1,7 +1,7 @@
 // The engine's serialisable state: plain arrays and objects only, so JSON.stringify /
 // structured clone carry it across restarts and worker crashes. Series are listed as
 // (device, point) pairs rather than nested records so no id can collide with "__proto__".
-import type { ReadingValue } from '../types.js';
+import type { ReadingValue } from '../contract/types.js';
 import type { CompiledRule, Instance, Series } from './rule.js';
 import type { EventEntry, EventLog } from './windows.js';
 

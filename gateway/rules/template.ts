@@ -1,7 +1,7 @@
 // Renders a rule's actions for one firing: a deep copy in which every string value has its
 // {{placeholders}} filled from the firing context. Object keys are never rendered, and the
 // rule config itself is never mutated (actions are handed to other threads and stored).
-import type { Action } from './schema.js';
+import type { Action } from '../../config/rules-schema.js';
 
 export interface TemplateContext {
   rule: string;

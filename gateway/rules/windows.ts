@@ -1,7 +1,7 @@
 // Sample and event memory for windowed and `none` conditions. Both are time-ordered
 // parallel arrays with a moving head: pruning the oldest entries is O(1) per entry and the
 // arrays are compacted only occasionally, so a steady stream of readings does not allocate.
-import type { Aggregate, CompareOp } from './schema.js';
+import type { Aggregate, CompareOp } from '../../config/rules-schema.js';
 import { compare } from './compare.js';
 
 /** Per series; the oldest samples are dropped beyond this, whatever the window says. */

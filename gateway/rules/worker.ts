@@ -2,7 +2,7 @@
 // batches of facts; a worker that was replaced after a crash answers `needsInit` and
 // the host re-initialises it from the last snapshot.
 import type { DeviceInfo } from './devices.js';
-import type { RuleConfig } from './schema.js';
+import type { RuleConfig } from '../../config/rules-schema.js';
 import { RuleEngine, type EngineState, type Fact, type Firing } from './engine.js';
 
 export type WorkerTask =

@@ -2,32 +2,16 @@
 // connection (group commit) and a reader connection (API, CLI, retention) share it,
 // so readers see committed data without blocking the writer (MVCC).
 import { mkdirSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { EVENT_COLUMNS, READING_COLUMNS, tableDdl } from '../kernel/columns.js';
+import { lockDown } from '../kernel/duckdb.js';
 
 // Rows carry a per-table `seq`: gap-free and increasing, assigned by the single writer
 // at commit time, so the sync uploader can resume from "last seq acknowledged".
-// Booleans are stored as value 1/0 with text 'true'/'false' so they round-trip.
 const DDL = [
-  `CREATE TABLE IF NOT EXISTS readings (
-     seq BIGINT NOT NULL,
-     ts TIMESTAMPTZ NOT NULL,
-     device VARCHAR NOT NULL,
-     point VARCHAR NOT NULL,
-     value DOUBLE,
-     text VARCHAR,
-     unit VARCHAR,
-     quality VARCHAR
-   )`,
-  `CREATE TABLE IF NOT EXISTS events (
-     seq BIGINT NOT NULL,
-     id VARCHAR NOT NULL,
-     time TIMESTAMPTZ NOT NULL,
-     type VARCHAR NOT NULL,
-     source VARCHAR NOT NULL,
-     subject VARCHAR,
-     data JSON
-   )`,
+  tableDdl('readings', READING_COLUMNS),
+  tableDdl('events', EVENT_COLUMNS),
   // Alert state (gateway/alerts.ts): small, one row per alert; the events table holds its history.
   `CREATE TABLE IF NOT EXISTS alerts (
      id VARCHAR PRIMARY KEY,
@@ -75,24 +59,6 @@ export interface OpenOptions {
   allowedDirs?: readonly string[];
   /** Extra settings applied before the configuration is locked (e.g. TimeZone). */
   settings?: Readonly<Record<string, string>>;
-}
-
-const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
-
-/**
- * Locks the instance down for good: no file system outside `allowedDirs` (DuckDB adds
- * its own temp dir), no network, no extension installs or loads, and no later SET can
- * undo it — every connection, the admin SQL one included, inherits this.
- */
-async function lockDown(conn: DuckDBConnection, allowedDirs: readonly string[], extra: Readonly<Record<string, string>>): Promise<void> {
-  const dirs = allowedDirs.map((d) => sqlString(d.endsWith(sep) ? d : d + sep)).join(', ');
-  for (const [k, v] of Object.entries(extra)) await conn.run(`SET ${k} = ${sqlString(v)}`);
-  if (dirs) await conn.run(`SET allowed_directories = [${dirs}]`);
-  await conn.run('SET enable_external_access = false');
-  await conn.run('SET autoinstall_known_extensions = false');
-  await conn.run('SET autoload_known_extensions = false');
-  await conn.run('SET allow_community_extensions = false');
-  await conn.run('SET lock_configuration = true');
 }
 
 export async function openDatabase(path: string, opts: OpenOptions = {}): Promise<Database> {

@@ -2,38 +2,9 @@
 // Each call takes its own short-lived connection so concurrent API requests never share
 // one DuckDB connection (and never block the group-commit writer).
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
-import type { ReadingValue } from '../types.js';
-import { QueryError } from './sandbox.js';
-
-export { QueryError, readOnlySql, type SqlResult } from './sandbox.js';
-
-export async function withConnection<T>(instance: DuckDBInstance, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
-  const conn = await instance.connect();
-  try {
-    return await fn(conn);
-  } finally {
-    conn.closeSync();
-  }
-}
-
-const BUCKET_UNITS: Record<string, string> = { s: 'second', m: 'minute', h: 'hour', d: 'day' };
-
-/** `30s`, `1m`, `15m`, `1h`, `1d` → a DuckDB interval literal (validated, so safe to inline). */
-export function parseBucket(bucket: string): string {
-  const m = /^(\d{1,6})(s|m|h|d)$/.exec(bucket);
-  if (!m || Number(m[1]) === 0) throw new QueryError(`bucket "${bucket}" must look like 30s, 1m, 15m, 1h or 1d`);
-  return `INTERVAL '${Number(m[1])} ${BUCKET_UNITS[m[2]!]}'`;
-}
-
-/** Accepts epoch milliseconds, an ISO-8601 time, or a relative `-15m`/`-2h`/`-1d` (from now). */
-export function parseTime(value: string, name: string, now = Date.now()): number {
-  if (/^\d+$/.test(value)) return Number(value);
-  const rel = /^-(\d+)(s|m|h|d)$/.exec(value);
-  if (rel) return now - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[rel[2] as 's' | 'm' | 'h' | 'd'];
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new QueryError(`${name}="${value}" is not a time: use epoch ms, ISO-8601, or -15m/-2h/-1d`);
-  return ms;
-}
+import type { ReadingValue } from '../contract/types.js';
+import { withConnection } from '../kernel/duckdb.js';
+import { parseBucket } from '../kernel/query-params.js';
 
 export interface ReadingFilter {
   device?: string;

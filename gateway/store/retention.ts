@@ -9,11 +9,11 @@
 // file stays near its high-water mark but stops growing.
 import { statSync } from 'node:fs';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import type { Logger } from '../log.js';
+import type { Logger } from '../kernel/log.js';
 import type { Metrics } from '../metrics.js';
-import { withConnection } from './queries.js';
-import { addDropped, readMarks, streamFilter } from '../../sync/outbox.js';
-import type { Stream } from '../../sync/protocol.js';
+import { streamFilter, type Stream } from '../kernel/streams.js';
+import { addDropped, readMarks } from './sync-marks.js';
+import { withConnection } from '../kernel/duckdb.js';
 
 export interface RetentionLimits {
   maxAgeDays: number;

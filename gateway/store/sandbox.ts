@@ -10,14 +10,7 @@
 // It then runs on its own connection with a row limit and a time limit: a query that
 // runs too long is interrupted, and nothing else waits for it.
 import { StatementType, type DuckDBConnection, type Json } from '@duckdb/node-api';
-
-/** A query the caller got wrong (answered 400 by the API). */
-export class QueryError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'QueryError';
-  }
-}
+import { QueryError } from '../kernel/query-params.js';
 
 export interface SqlResult {
   columns: string[];

@@ -13,9 +13,10 @@
 // (bounded by `spaceTimeoutMs`) or fails fast with QueueFullError, as the caller chooses.
 import { DuckDBTimestampTZValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import type { Bus } from '../bus.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../kernel/log.js';
 import type { Metrics } from '../metrics.js';
-import type { OutpostEvent, Reading } from '../types.js';
+import { QueueFullError, StoreClosedError, StoreError } from '../contract/errors.js';
+import type { OutpostEvent, Reading } from '../contract/types.js';
 
 export interface WriterOptions {
   flushIntervalMs: number;
@@ -23,20 +24,6 @@ export interface WriterOptions {
   maxQueueRows: number;
   /** How long a `waitForSpace` writer may wait for room before failing. */
   spaceTimeoutMs?: number;
-}
-
-export class QueueFullError extends Error {
-  constructor(queued: number, max: number) {
-    super(`store queue full: ${queued} rows waiting, limit ${max} (store.maxQueueRows)`);
-    this.name = 'QueueFullError';
-  }
-}
-
-export class StoreClosedError extends Error {
-  constructor() {
-    super('store is closed: the gateway is shutting down');
-    this.name = 'StoreClosedError';
-  }
 }
 
 interface Waiter {
@@ -245,7 +232,7 @@ export class StoreWriter {
       await this.conn.run('COMMIT');
     } catch (err) {
       await this.recover();
-      const error = new Error(`commit of ${b.rows} rows failed: ${(err as Error).message}`, { cause: err });
+      const error = new StoreError(`commit of ${b.rows} rows failed: ${(err as Error).message}`, { cause: err });
       this.metrics.commitFailures.inc();
       this.log.error({ err: error }, 'store commit failed; rows not acknowledged');
       for (const w of b.waiters) w.reject(error);

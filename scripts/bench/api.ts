@@ -11,10 +11,10 @@ import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
-import { parseConfig } from '../../gateway/config.js';
+import { parseConfig } from '../../config/site.js';
 import { Gateway } from '../../gateway/gateway.js';
-import { createLogger } from '../../gateway/log.js';
-import { newApiToken, sha256Hex } from '../../gateway/secrets.js';
+import { createLogger } from '../../gateway/kernel/log.js';
+import { newApiToken, sha256Hex } from '../../gateway/kernel/secrets.js';
 import { round, summarize } from './lib/stats.js';
 
 interface Figures {

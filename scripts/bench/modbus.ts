@@ -28,7 +28,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { parseConfig } from '../../gateway/config.js';
+import { parseConfig } from '../../config/site.js';
 import { Gateway } from '../../gateway/gateway.js';
 import { CpuProfile, type ProfileSummary } from './lib/cpu-profile.js';
 import { guard } from './lib/guard.js';
@@ -50,6 +50,7 @@ import {
 } from './lib/modbus-setup.js';
 import { Sampler } from './lib/sampler.js';
 import { bucketDelta, histogram, histogramQuantile, labelDelta, parsePrometheus, round, total, type Sample } from './lib/stats.js';
+import { modbus } from '../../drivers/modbus/index.js';
 
 // ---- measurement ------------------------------------------------------------------
 
@@ -132,8 +133,7 @@ function delta(after: Sample[], before: Sample[], name: string): number {
 }
 
 function devicesOffline(gw: Gateway): number {
-  const health = gw.supervisor.get('modbus')?.health();
-  const devices = (health?.devices ?? {}) as Record<string, { online?: boolean }>;
+  const devices = gw.supervisor.instanceOf(modbus)?.health().devices ?? {};
   return Object.values(devices).filter((d) => d.online === false).length;
 }
 

@@ -1,14 +1,14 @@
 // Who is calling: gateways sign every request with their enrollment secret (HMAC, see
 // sync/protocol.ts); the central office uses bearer tokens with a role. The header check
 // runs before the body is read, so unknown or stale callers cannot make us buffer 32 MiB.
-import type { Role } from '../../config/schema.js';
-import { ROLES } from '../../config/schema.js';
-import { readOrCreateAdminToken } from '../../gateway/api/tokens.js';
-import type { Logger } from '../../gateway/log.js';
-import { sha256Hex } from '../../gateway/secrets.js';
+import type { Logger } from '../../gateway/kernel/log.js';
+import { sha256Hex } from '../../gateway/kernel/secrets.js';
 import { MAX_CLOCK_SKEW_MS, parseAuthorization, verifySignature, type ParsedAuth } from '../protocol.js';
 import type { CloudConfig } from './config.js';
 import type { CloudStore, GatewayCredentials } from './store.js';
+import { readOrCreateAdminToken } from '../../gateway/kernel/secrets.js';
+import type { Role } from '../../gateway/kernel/schema-kit.js';
+import { ROLES } from '../../gateway/kernel/schema-kit.js';
 
 export interface OfficeIdentity {
   name: string;

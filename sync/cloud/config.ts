@@ -3,9 +3,9 @@
 // line and key (`cloud.yaml:4:3 limits.maxBatchRows: must be >= 1`), like site configs.
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
-import { Id, Section, Strict, StringEnum } from '../../config/schema-kit.js';
-import { Role } from '../../config/schema.js';
-import { parseYamlConfig, readConfigText, type CrossCheckProblem } from '../../gateway/yaml-config.js';
+import { Id, Section, Strict, StringEnum } from '../../gateway/kernel/schema-kit.js';
+import { parseYamlConfig, readConfigText, type CrossCheckProblem } from '../../gateway/kernel/yaml-config.js';
+import { Role } from '../../gateway/kernel/schema-kit.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const Sha256 = (description: string) => Type.String({ pattern: '^[0-9a-f]{64}$', description });

@@ -4,10 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { parseBucket } from '../../gateway/store/queries.js';
 import type { Stream } from '../protocol.js';
 import { Where, iso, rows, withConnection } from './duckdb-schema.js';
 import type { CloudEvent, CloudReading, EventQuery, ExportQuery, ExportResult, ReadingBucket, ReadingQuery } from './store.js';
+import { parseBucket } from '../../gateway/kernel/query-params.js';
 
 const timeMs = (col: string) => `epoch_ms(${col})::DOUBLE`;
 

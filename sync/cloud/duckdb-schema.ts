@@ -4,10 +4,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampTZValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { EVENT_COLUMNS, READING_COLUMNS, tableDdl, type Column } from '../../gateway/kernel/columns.js';
+export { withConnection } from '../../gateway/kernel/duckdb.js';
 
 // No unique index on readings/events: an ART index would slow bulk inserts badly, and
 // (gateway, stream, seq) uniqueness is guaranteed by inserting only seq > acked_seq under
 // the stream's lock. Stream counters live on the streams row, updated in the same commit.
+const GATEWAY_ID: Column = { name: 'gateway_id', type: 'VARCHAR', nullable: false };
+const SITE: Column = { name: 'site', type: 'VARCHAR', nullable: false };
+const STREAM: Column = { name: 'stream', type: 'VARCHAR', nullable: false };
+
 const DDL = [
   `CREATE TABLE IF NOT EXISTS gateways (
      id VARCHAR PRIMARY KEY,
@@ -30,30 +36,8 @@ const DDL = [
      bytes BIGINT NOT NULL DEFAULT 0,
      PRIMARY KEY (gateway_id, stream)
    )`,
-  `CREATE TABLE IF NOT EXISTS readings (
-     gateway_id VARCHAR NOT NULL,
-     site VARCHAR NOT NULL,
-     seq BIGINT NOT NULL,
-     ts TIMESTAMPTZ NOT NULL,
-     device VARCHAR NOT NULL,
-     point VARCHAR NOT NULL,
-     value DOUBLE,
-     text VARCHAR,
-     unit VARCHAR,
-     quality VARCHAR
-   )`,
-  `CREATE TABLE IF NOT EXISTS events (
-     gateway_id VARCHAR NOT NULL,
-     site VARCHAR NOT NULL,
-     stream VARCHAR NOT NULL,
-     seq BIGINT NOT NULL,
-     id VARCHAR NOT NULL,
-     time TIMESTAMPTZ NOT NULL,
-     type VARCHAR NOT NULL,
-     source VARCHAR NOT NULL,
-     subject VARCHAR,
-     data JSON
-   )`,
+  tableDdl('readings', READING_COLUMNS, [GATEWAY_ID, SITE]),
+  tableDdl('events', EVENT_COLUMNS, [GATEWAY_ID, SITE, STREAM]),
   `CREATE TABLE IF NOT EXISTS enrollment_tokens (
      sha256 VARCHAR PRIMARY KEY,
      site VARCHAR NOT NULL,
@@ -110,7 +94,6 @@ export async function openCloudDb(path: string, opts: { memoryLimitMB: number; t
 }
 
 /** A short-lived connection per operation: DuckDB connections are cheap, and one is never shared. */
-export { withConnection } from '../../gateway/store/queries.js';
 
 export async function inTransaction<T>(c: DuckDBConnection, fn: () => Promise<T>): Promise<T> {
   await c.run('BEGIN TRANSACTION');

@@ -3,7 +3,7 @@
 // server's hooks (routes marked `gatewayAuth`), which leave the caller in req.gateway.
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sha256Hex } from '../../gateway/secrets.js';
+import { sha256Hex } from '../../gateway/kernel/secrets.js';
 import {
   H,
   PARQUET_MEDIA_TYPE,
@@ -15,7 +15,7 @@ import {
   type GatewayStatusReport,
   type IngestResponse,
 } from '../protocol.js';
-import type { Logger } from '../../gateway/log.js';
+import type { Logger } from '../../gateway/kernel/log.js';
 import type { CloudConfig } from './config.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { CloudRequestError, type CloudStore, type ConfigAck, type GatewayCredentials } from './store.js';

@@ -4,14 +4,14 @@
 import { createReadStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ConfigError, parseConfig } from '../../gateway/config.js';
-import { newApiToken, sha256Hex } from '../../gateway/secrets.js';
-import { parseBucket, parseTime } from '../../gateway/store/queries.js';
+import { ConfigError, parseConfig } from '../../config/site.js';
+import { newApiToken, sha256Hex } from '../../gateway/kernel/secrets.js';
 import { PARQUET_MEDIA_TYPE } from '../protocol.js';
 import { validateCommand } from './commands.js';
-import type { Logger } from '../../gateway/log.js';
+import type { Logger } from '../../gateway/kernel/log.js';
 import type { CloudConfig } from './config.js';
 import { CloudRequestError, type CloudStore } from './store.js';
+import { parseBucket, parseTime } from '../../gateway/kernel/query-params.js';
 
 const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 const bad = (status: number, message: string) => new CloudRequestError(status, message);

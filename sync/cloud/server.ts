@@ -4,9 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Role } from '../../config/schema.js';
-import { QueryError } from '../../gateway/store/queries.js';
-import type { Logger } from '../../gateway/log.js';
+import type { Logger } from '../../gateway/kernel/log.js';
 import { H, PARQUET_MEDIA_TYPE } from '../protocol.js';
 import { GatewayAuthenticator, loadOfficeTokens, roleAllows, type GatewayHeaderOk, type OfficeIdentity, type OfficeTokens } from './auth.js';
 import type { CloudConfig } from './config.js';
@@ -16,6 +14,8 @@ import { CloudMetrics } from './metrics.js';
 import { registerGatewayRoutes } from './routes-gateway.js';
 import { registerOfficeRoutes } from './routes-office.js';
 import { CloudRequestError, type CloudStore, type GatewayCredentials } from './store.js';
+import { QueryError } from '../../gateway/kernel/query-params.js';
+import type { Role } from '../../gateway/kernel/schema-kit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PACKAGE_ROOT } from '../../gateway/config.js';
+import { PACKAGE_ROOT } from '../../config/site.js';
 
 export const CLI = join(PACKAGE_ROOT, 'dist/gateway/cli.js');
 

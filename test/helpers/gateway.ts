@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { parseConfig } from '../../gateway/config.js';
+import { parseConfig } from '../../config/site.js';
 import { Gateway } from '../../gateway/gateway.js';
-import { createLogger } from '../../gateway/log.js';
-import type { MqttDriver } from '../../drivers/mqtt/index.js';
+import { createLogger } from '../../gateway/kernel/log.js';
 import type { SiteConfig } from '../../config/schema.js';
+import { mqtt as mqttDescriptor } from '../../drivers/mqtt/index.js';
 
 export interface TestGateway {
   gw: Gateway;
@@ -61,7 +61,7 @@ export async function startGateway(
   const level = config.log.level === 'silent' ? 'info' : config.log.level;
   const log = lines ? createLogger(level, { stream: { write: (s: string) => void lines.push(s) } }) : createLogger(config.log.level, { pretty: false });
   const gw = await Gateway.start({ config, log });
-  const mqttDriver = gw.supervisor.get('mqtt') as MqttDriver | undefined;
+  const mqttDriver = gw.supervisor.instanceOf(mqttDescriptor);
   const adminFile = join(dir, 'admin.token');
   let adminToken = '';
   try {

@@ -1,9 +1,9 @@
 // Shared by the rule-engine tests: rules loaded through the site schema (validation +
 // defaults, as the gateway does), fact builders, and compact firing lists.
 import { stringify } from 'yaml';
-import { parseConfig } from '../../gateway/config.js';
+import { parseConfig } from '../../config/site.js';
 import { RuleEngine, type Fact, type Firing } from '../../gateway/rules/engine.js';
-import type { RuleConfig } from '../../gateway/rules/schema.js';
+import type { RuleConfig } from '../../config/rules-schema.js';
 
 export type Obj = Record<string, unknown>;
 export const M = 60_000;

@@ -3,7 +3,7 @@
 // $OUTPOST_SHARED_DIR, then next to each ancestor of the repo, then /work/shared.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PACKAGE_ROOT } from '../../gateway/config.js';
+import { PACKAGE_ROOT } from '../../config/site.js';
 
 function findShared(): string {
   const candidates: string[] = [];

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { PACKAGE_ROOT } from '../../gateway/config.js';
+import { PACKAGE_ROOT } from '../../config/site.js';
 
 export interface Child {
   proc: ChildProcess;

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { enroll, writeCredentials } from '../../sync/credentials.js';
-import type { Reading } from '../../gateway/types.js';
+import type { Reading } from '../../gateway/contract/types.js';
 import { office, type TestCloud } from './cloud.js';
 import { startGateway, tempDir, type TestGateway } from './gateway.js';
 

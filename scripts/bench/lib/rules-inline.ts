@@ -1,7 +1,7 @@
 // The rules bench's inline scenario: the same rules in a RuleEngine on the main thread, fed the same readings.
 import { performance } from 'node:perf_hooks';
 import { RuleEngine, type Fact } from '../../../gateway/rules/engine.js';
-import type { RuleConfig } from '../../../gateway/rules/schema.js';
+import type { RuleConfig } from '../../../config/rules-schema.js';
 import { CpuProfile } from './cpu-profile.js';
 import { Instruments, ms } from './rules-measure.js';
 import type { InlineResult } from './rules-report.js';

@@ -1,6 +1,6 @@
 // Rules bench results: the scenarios' result shapes, the workers result from metrics and probes, notes and the summary line.
 import { cpus } from 'node:os';
-import type { RuleConfig } from '../../../gateway/rules/schema.js';
+import type { RuleConfig } from '../../../config/rules-schema.js';
 import type { ProfileSummary } from './cpu-profile.js';
 import { attribute, spanStats, type Span, type SpanStats } from './rules-diag.js';
 import { ms, type Ms, type ProcessUsage } from './rules-measure.js';

@@ -1,7 +1,7 @@
 // Options, rule set, site config and reading stream of the rules bench (scripts/bench/rules.ts).
 import { parseArgs } from 'node:util';
-import type { RuleConfig } from '../../../gateway/rules/schema.js';
-import type { Reading } from '../../../gateway/types.js';
+import type { RuleConfig } from '../../../config/rules-schema.js';
+import type { Reading } from '../../../gateway/contract/types.js';
 import { BENCH_RATE_LIMITS, UsageError, number } from './modbus-setup.js';
 
 export const SCENARIOS = ['workers', 'inline'] as const;

@@ -5,11 +5,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import type { MqttDriver } from '../../../drivers/mqtt/index.js';
-import { parseConfig } from '../../../gateway/config.js';
+import { parseConfig } from '../../../config/site.js';
 import { Gateway } from '../../../gateway/gateway.js';
-import type { RuleConfig } from '../../../gateway/rules/schema.js';
-import type { OutpostEvent, Reading } from '../../../gateway/types.js';
+import type { RuleConfig } from '../../../config/rules-schema.js';
+import type { OutpostEvent, Reading } from '../../../gateway/contract/types.js';
 import { CpuProfile } from './cpu-profile.js';
 import { connectClient, endClient } from './publishers.js';
 import { PersistRecorder } from './rules-diag.js';
@@ -18,6 +17,7 @@ import { RulesPeerChild, wallMs } from './rules-peer-child.js';
 import { reportWorkers, type ProbeRecord, type Snapshot, type WorkersResult } from './rules-report.js';
 import { DRAIN_MS, PROBE_DEVICE, Pacer, ReadingStream, RELAY_COIL, WARMUP_MS, probeExpected, siteConfig, sleep, type RulesOptions } from './rules-setup.js';
 import { parsePrometheus } from './stats.js';
+import { mqtt } from '../../../drivers/mqtt/index.js';
 
 interface Hooks {
   ingestAt: Map<number, number>;
@@ -102,7 +102,7 @@ export async function runWorkers(opts: RulesOptions, rules: RuleConfig[], peer: 
     gw = await Gateway.start({ config, log: pino({ level: 'silent' }) });
     const startSeconds = (performance.now() - t0) / 1000;
     const startRss = process.memoryUsage.rss();
-    const mqttPort = (gw.supervisor.get('mqtt') as MqttDriver | undefined)?.ports?.tcp;
+    const mqttPort = gw.supervisor.instanceOf(mqtt)?.ports?.tcp;
     if (!mqttPort) throw new Error('the gateway started without an MQTT listener');
     const client = await connectClient(mqttPort, `bench-rules-data-${process.pid}`);
     data = client;

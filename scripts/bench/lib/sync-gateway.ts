@@ -17,7 +17,7 @@
 // includes the cloud's whole ingest; Outbox.ack: saving the mark) and every DuckDB
 // statement by kind.
 import { pino } from 'pino';
-import { loadConfigFile } from '../../../gateway/config.js';
+import { loadConfigFile } from '../../../config/site.js';
 import { Gateway } from '../../../gateway/gateway.js';
 import { CloudClient } from '../../../sync/client.js';
 import { Outbox, type Batch } from '../../../sync/outbox.js';
@@ -115,9 +115,9 @@ async function main(): Promise<void> {
   const status = await gw.sync.status();
   const sum = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((n, v) => n + v.value, 0);
   const metrics = {
-    syncRowsTotal: await sum(gw.metrics.syncRows),
-    syncBytesTotal: await sum(gw.metrics.syncBytes),
-    syncBatchesTotal: await sum(gw.metrics.syncBatches),
+    syncRowsTotal: await sum(gw.metrics.sync.syncRows),
+    syncBytesTotal: await sum(gw.metrics.sync.syncBytes),
+    syncBatchesTotal: await sum(gw.metrics.sync.syncBatches),
   };
   say('drained', {
     complete: drainedAt !== null,

@@ -1,6 +1,6 @@
 // The site file's `sync:` section: how the gateway uploads its store to the cloud API.
 import { Type, type Static } from '@sinclair/typebox';
-import { ROLES, Section, StringEnum } from '../config/schema-kit.js';
+import { ROLES, Section, StringEnum } from '../gateway/kernel/schema-kit.js';
 
 export const SyncSchema = Section(
   {

@@ -1,22 +1,22 @@
 // `outpost modbus plan`: shows an installer which read requests each Modbus device will be
 // polled with, so maxGap and the per-request limits can be tuned before going on site.
-import type { SiteConfig } from '../../config/schema.js';
-import { FUNCTION_CODE, formatPlan, planRequests, planWithoutCoalescing, unusedCount } from '../../drivers/modbus/planner.js';
-import { resolvePoints } from '../../drivers/modbus/points.js';
+import type { SiteView } from '../../gateway/contract/descriptor.js';
+import { FUNCTION_CODE, formatPlan, planRequests, planWithoutCoalescing, unusedCount } from './planner.js';
+import { resolvePoints } from './points.js';
+import type { ModbusDeviceConfig } from './schema.js';
 
-export function runModbusPlan(config: SiteConfig, opts: { device?: string; json?: boolean }): string {
-  const modbusDevices = config.devices.filter((d) => d.modbus !== undefined);
-  let devices = modbusDevices;
+export function runModbusPlan(site: SiteView<ModbusDeviceConfig>, opts: { device?: string; json?: boolean }): string {
+  let devices = site.devices;
   if (opts.device !== undefined) {
-    const known = modbusDevices.map((d) => d.id).join(', ') || 'none';
-    const found = config.devices.find((d) => d.id === opts.device);
-    if (!found) throw new Error(`unknown device "${opts.device}" (Modbus devices: ${known})`);
-    if (!found.modbus) throw new Error(`device "${opts.device}" has no modbus section (Modbus devices: ${known})`);
+    const known = site.devices.map((d) => d.id).join(', ') || 'none';
+    const found = site.devices.find((d) => d.id === opts.device);
+    if (!found && !site.deviceIds.includes(opts.device)) throw new Error(`unknown device "${opts.device}" (Modbus devices: ${known})`);
+    if (!found) throw new Error(`device "${opts.device}" has no modbus section (Modbus devices: ${known})`);
     devices = [found];
   }
 
   const plans = devices.map((d) => {
-    const dev = d.modbus!;
+    const dev = d.config;
     const { points, problems } = resolvePoints(dev);
     // loadConfigFile already reports these; this guards configs built in code.
     if (problems.length > 0) throw new Error(`device "${d.id}": ${problems.map((p) => p.message).join('; ')}`);

@@ -5,7 +5,6 @@
 // message names the file, what it is, and the command that fixes it.
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { SiteConfig } from '../config/schema.js';
 
 export interface SecretFile {
   path: string;
@@ -56,12 +55,3 @@ export function urlHasPassword(url: string): boolean {
   }
 }
 
-/** Config paths that hold a secret in clear (so the file itself must be kept private). */
-export function inlineSecrets(config: SiteConfig): string[] {
-  const out: string[] = [];
-  config.devices.forEach((d, i) => {
-    if (d.camera?.onvif?.password !== undefined) out.push(`devices[${i}].camera.onvif.password`);
-    if (d.camera?.rtsp !== undefined && urlHasPassword(d.camera.rtsp)) out.push(`devices[${i}].camera.rtsp`);
-  });
-  return out;
-}

@@ -1,23 +1,19 @@
 // Loads a YAML site file, validates it against config/schema.ts, fills in defaults and
-// checks what the schema cannot (unique ids, references between sections); problems are
-// reported as `file:line:col path: message` (gateway/yaml-config.ts).
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// checks what the schema cannot (unique ids, references between sections — each driver's
+// own checks come from its descriptor); problems are reported as
+// `file:line:col path: message` (gateway/kernel/yaml-config.ts).
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../gateway/kernel/package.js';
 import { Ajv } from 'ajv';
-import { SiteConfigSchema, type SiteConfig } from '../config/schema.js';
-import { cronError } from './rules/schedule.js';
-import type { Condition } from './rules/schema.js';
-import { planRequests } from '../drivers/modbus/planner.js';
-import { resolvePoints } from '../drivers/modbus/points.js';
-import { parseYamlConfig, readConfigText, type CrossCheckProblem } from './yaml-config.js';
-export { ConfigError, formatPath, formatProblem, type ConfigProblem } from './yaml-config.js';
+import { DRIVERS } from '../drivers/index.js';
+import type { AnyDriverDescriptor } from '../gateway/contract/descriptor.js';
+import { SiteConfigSchema, type SiteConfig } from './schema.js';
+import { cronError, type Condition } from './rules-schema.js';
+import { checkView, driverSection, driversOfDevice } from './views.js';
+import { parseYamlConfig, readConfigText, type CrossCheckProblem } from '../gateway/kernel/yaml-config.js';
+export { ConfigError, formatPath, formatProblem, type ConfigProblem } from '../gateway/kernel/yaml-config.js';
 
-// Compiled code lives in dist/gateway, sources in gateway/: the repo root is one or two up.
-const here = dirname(fileURLToPath(import.meta.url));
-export const PACKAGE_ROOT = [join(here, '..', '..'), join(here, '..')].find((d) =>
-  existsSync(join(d, 'package.json')),
-) ?? join(here, '..', '..');
+export { PACKAGE_ROOT };
 export const DEFAULT_CONFIG_PATH = join(PACKAGE_ROOT, 'config', 'default.yaml');
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true, discriminator: true });
@@ -41,66 +37,25 @@ function crossChecks(cfg: SiteConfig): CrossCheckProblem[] {
     else out.push({ path, message: `${what} "${key}" is already used by devices[${prev}]` });
   };
   const ids = new Map<string, number>();
-  const users = new Map<string, number>();
-  cfg.devices.forEach((d, i) => {
-    firstSeen(ids, d.id, i, ['devices', i, 'id'], 'device id');
-    if (d.mqtt) firstSeen(users, d.mqtt.username, i, ['devices', i, 'mqtt', 'username'], 'MQTT username');
-  });
-  const { mqtt } = cfg.drivers;
-  if (mqtt.maxReadingsPerMessage > cfg.store.maxQueueRows) {
-    out.push({
-      path: ['drivers', 'mqtt', 'maxReadingsPerMessage'],
-      message: `must not exceed store.maxQueueRows (${cfg.store.maxQueueRows}), or such a message could never be stored`,
-    });
-  }
-  const lineIds = new Map<string, number>();
-  cfg.drivers.modbus.lines.forEach((l, i) => {
-    const prev = lineIds.get(l.id);
-    if (prev !== undefined) out.push({ path: ['drivers', 'modbus', 'lines', i, 'id'], message: `line id "${l.id}" is already used by lines[${prev}]` });
-    else lineIds.set(l.id, i);
-  });
-  cfg.devices.forEach((d, i) => {
-    if (!d.modbus) return;
-    if (!lineIds.has(d.modbus.line)) {
-      const known = [...lineIds.keys()].join(', ') || 'none defined';
-      out.push({ path: ['devices', i, 'modbus', 'line'], message: `unknown Modbus line "${d.modbus.line}" (drivers.modbus.lines: ${known})` });
-    }
-    const { points, problems } = resolvePoints(d.modbus);
-    for (const p of problems) out.push({ path: ['devices', i, 'modbus', ...p.path], message: p.message });
-    if (problems.length > 0) return;
-    try {
-      planRequests(points, d.modbus); // a point wider than one request can never be read
-    } catch (err) {
-      out.push({ path: ['devices', i, 'modbus'], message: (err as Error).message });
-    }
-  });
+  cfg.devices.forEach((d, i) => firstSeen(ids, d.id, i, ['devices', i, 'id'], 'device id'));
+  const registry: readonly AnyDriverDescriptor[] = DRIVERS;
+  for (const d of registry) out.push(...(d.checks?.(driverSection(d, cfg), checkView(d, cfg)) ?? []));
   const lockIds = new Set<string>();
   cfg.locks.forEach((l, i) => {
     if (lockIds.has(l.id)) out.push({ path: ['locks', i, 'id'], message: `lock id "${l.id}" is used twice` });
     lockIds.add(l.id);
     const dev = cfg.devices.find((d) => d.id === l.device);
     if (!dev) return out.push({ path: ['locks', i, 'device'], message: `unknown device "${l.device}"` });
+    const drivers = driversOfDevice(registry, dev);
     if (l.modbusPoint !== undefined) {
-      const point = dev.modbus?.points.find((p) => p.name === l.modbusPoint);
-      if (!point || point.table !== 'coil' || !point.writable) {
+      const point = drivers.map(({ driver, section }) => driver.points?.(section).get(l.modbusPoint!)).find((p) => p !== undefined);
+      if (!point || !point.boolean || !point.writable) {
         out.push({ path: ['locks', i, 'modbusPoint'], message: `"${l.modbusPoint}" must be a writable coil point of device "${l.device}"` });
       }
-    } else if (!dev.mqtt) {
+    } else if (!drivers.some(({ driver }) => driver.takesLockCommands)) {
       out.push({ path: ['locks', i, 'device'], message: `device "${l.device}" has no MQTT credentials: give it mqtt, or set modbusPoint` });
     }
     if (l.unlockSeconds > l.maxUnlockSeconds) out.push({ path: ['locks', i, 'unlockSeconds'], message: 'must not exceed maxUnlockSeconds' });
-  });
-  cfg.devices.forEach((d, i) => {
-    const cam = d.camera;
-    if (!cam) return;
-    const at = ['devices', i, 'camera'];
-    if ((cam.rtsp === undefined) === (cam.onvif === undefined)) out.push({ path: at, message: 'give exactly one source: rtsp (a URL) or onvif (a device that tells us its stream)' });
-    if (cam.onvif?.password !== undefined && cam.onvif.passwordEnv !== undefined) out.push({ path: [...at, 'onvif'], message: 'give password or passwordEnv, not both' });
-    const zoneIds = new Set<string>();
-    cam.zones.forEach((z, k) => {
-      if (zoneIds.has(z.id)) out.push({ path: [...at, 'zones', k, 'id'], message: `zone id "${z.id}" is used twice on this camera` });
-      zoneIds.add(z.id);
-    });
   });
   const ruleIds = new Map<string, number>();
   const lockGroups = new Set(cfg.locks.map((l) => l.group));

@@ -2,8 +2,8 @@
 // found says about itself over ONVIF (device, profiles, stream URIs), so an installer can
 // fill in devices[].camera.onvif (or .rtsp) without the vendor's tool.
 import { isIPv6 } from 'node:net';
-import { probeOnvif, type DiscoveredCamera } from '../../drivers/camera/discovery.js';
-import { connectOnvif, type OnvifDeviceInfo, type OnvifProfile } from '../../drivers/camera/onvif.js';
+import { probeOnvif, type DiscoveredCamera } from './discovery.js';
+import { connectOnvif, type OnvifDeviceInfo, type OnvifProfile } from './onvif.js';
 
 const ONVIF_TIMEOUT_MS = 5000;
 const PARALLEL = 4;

@@ -2,12 +2,10 @@
 // A snapshot is served only by its id (a fixed file-name shape), never by a path.
 import { createReadStream } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import type { CameraDriver } from '../../drivers/camera/index.js';
-import type { Gateway } from '../gateway.js';
+import '../../gateway/contract/api.js';
+import type { CameraDriver } from './driver.js';
 
-export function registerCameraRoutes(app: FastifyInstance, gw: Gateway): void {
-  const driver = () => gw.supervisor.get('camera') as CameraDriver | undefined;
-
+export function registerCameraRoutes(app: FastifyInstance, driver: () => CameraDriver | undefined): void {
   app.get('/api/v1/cameras', { config: { minRole: 'viewer' } }, async () => ({ cameras: driver()?.cameras() ?? [] }));
 
   app.get<{ Params: { id: string } }>('/api/v1/snapshots/:id', { config: { minRole: 'viewer' } }, async (req, reply) => {

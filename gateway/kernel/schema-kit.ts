@@ -17,3 +17,6 @@ export const Id = (description: string) => Type.String({ pattern: '^[A-Za-z0-9][
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 export const Role = StringEnum(ROLES);
 export type Role = Static<typeof Role>;
+
+/** A TCP/UDP port (0 picks a free one). */
+export const Port = (dflt: number, description: string) => Type.Integer({ minimum: 0, maximum: 65535, default: dflt, description });

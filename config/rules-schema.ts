@@ -20,8 +20,9 @@
 //       - { lock: { locks: [server-room], action: lock } }
 //       - { publish: { topic: "site/alerts", payload: { rule: "{{rule}}" } } }
 //       - { event: { type: custom.hot, data: { device: "{{device}}" } } }
+import { CronExpressionParser } from 'cron-parser';
 import { Type, type Static } from '@sinclair/typebox';
-import { Id, Strict, StringEnum } from '../../config/schema-kit.js';
+import { Id, Strict, StringEnum } from '../gateway/kernel/schema-kit.js';
 
 export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$';
 const Duration = (description: string) => Type.String({ pattern: DURATION_PATTERN, description });
@@ -201,4 +202,14 @@ export function durationMs(d: string): number {
   if (!m) throw new Error(`"${d}" is not a duration like 30s, 5m, 2h`);
   const unit = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
   return Number(m[1]) * unit;
+}
+
+/** Why a cron expression is invalid, or null. */
+export function cronError(expr: string, timezone: string): string | null {
+  try {
+    CronExpressionParser.parse(expr, { tz: timezone });
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }

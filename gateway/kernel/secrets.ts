@@ -2,6 +2,8 @@
 // guessable); API tokens are 256-bit random, so a SHA-256 of them is enough and lets
 // every request be checked without a slow KDF.
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
 
@@ -35,4 +37,17 @@ export function newApiToken(): string {
 
 export function sha256Hex(s: string): string {
   return createHash('sha256').update(s).digest('hex');
+}
+
+/** A generated admin token, kept in `<dataDir>/admin.token` (0600) for the installer to read. */
+export const ADMIN_TOKEN_FILE = 'admin.token';
+
+export function readOrCreateAdminToken(dataDir: string): { token: string; created: boolean; file: string } {
+  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), created: false, file };
+  mkdirSync(dataDir, { recursive: true });
+  const token = newApiToken();
+  writeFileSync(file, token + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return { token, created: true, file };
 }
