@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { RtspCapture, parseFfmpegVersion, parseVideoStream, type CaptureOptions } from '../drivers/camera/capture.js';
 import { ffmpegPath, letterboxFilter, letterboxFor } from '../drivers/camera/letterbox.js';
-import type { Frame, InputSpec } from '../drivers/camera/types.js';
+import type { Frame, InputSpec } from '../models/detector/types.js';
 import { Metrics } from '../gateway/metrics.js';
 import { freePort, metricValue, waitFor } from './helpers/gateway.js';
 import { startRtspServer, type RtspServer } from './helpers/rtsp-server.js';

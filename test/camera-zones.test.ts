@@ -9,7 +9,7 @@ import { redact } from '../drivers/camera/capture.js';
 import { ffmpegPath, letterboxFor } from '../drivers/camera/letterbox.js';
 import { SnapshotStore, drawBoxes } from '../drivers/camera/snapshots.js';
 import { OccupancyTracker } from '../drivers/camera/tracker.js';
-import type { Detection, Frame, InputSpec } from '../drivers/camera/types.js';
+import type { Detection, Frame, InputSpec } from '../models/detector/types.js';
 import { compileZones, countByZone, inZone, pointInPolygon, WHOLE_IMAGE } from '../drivers/camera/zones.js';
 import { removeDir, tempDir } from './helpers/gateway.js';
 

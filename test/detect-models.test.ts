@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ffmpegPath, letterboxFor } from '../drivers/camera/letterbox.js';
-import type { Detection, Frame, InputSpec } from '../drivers/camera/types.js';
+import type { Detection, Frame, InputSpec } from '../models/detector/types.js';
 import { Detector } from '../models/detector/detector.js';
 import { COCO_LABELS, loadLabels } from '../models/detector/labels.js';
 import { describeModel, openModel } from '../models/detector/model-info.js';

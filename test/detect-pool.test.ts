@@ -5,7 +5,7 @@
 // buffer); frames cross threads shared or transferred, never silently copied.
 import { join } from 'node:path';
 import t from 'tap';
-import type { DetectionResult, Frame } from '../drivers/camera/types.js';
+import type { DetectionResult, Frame } from '../models/detector/types.js';
 import { DetectorPool } from '../models/detector/pool.js';
 import { frameOf, letterboxImage } from '../scripts/bench/lib/detect-frames.js';
 import { SHARED_DIR } from './helpers/shared.js';

@@ -7,7 +7,7 @@ import type { CameraMetrics } from './metrics.js';
 import type { CameraDeviceConfig } from './schema.js';
 import type { SnapshotStore } from './snapshots.js';
 import { OccupancyTracker, type Transition } from './tracker.js';
-import type { DetectionResult, Frame } from './types.js';
+import type { DetectionResult, Frame } from '../../models/detector/types.js';
 import { compileZones, countByZone, type CompiledZone } from './zones.js';
 
 /** Frames waiting for their detections, per camera; more than this in flight is a bug upstream. */

@@ -9,7 +9,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import { LogLimiter, type Logger } from '../../gateway/kernel/log.js';
 import type { CameraMetrics } from './metrics.js';
 import { ffmpegPath, letterboxFilter, letterboxFor } from './letterbox.js';
-import type { Frame, InputSpec, Letterbox } from './types.js';
+import type { Frame, InputSpec, Letterbox } from '../../models/detector/types.js';
 import { backoffDelay } from '../../gateway/kernel/backoff.js';
 
 export type CaptureState = 'idle' | 'connecting' | 'streaming' | 'backoff' | 'stopped';

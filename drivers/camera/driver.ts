@@ -17,7 +17,7 @@ import { ffmpegPath } from './letterbox.js';
 import { connectOnvif, type OnvifCamera } from './onvif.js';
 import type { CameraDriverConfig, CameraDeviceConfig } from './schema.js';
 import { SnapshotStore } from './snapshots.js';
-import type { DetectionResult, Frame } from './types.js';
+import type { DetectionResult, Frame } from '../../models/detector/types.js';
 
 const DRIVER = 'camera';
 const ONVIF_TIMEOUT_MS = 5000;

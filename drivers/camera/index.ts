@@ -2,13 +2,13 @@
 // config checks, the camera and snapshot API routes, and `outpost discover cameras`.
 import type { CrossCheckProblem } from '../../gateway/kernel/yaml-config.js';
 import { urlHasPassword } from '../../gateway/kernel/secret-files.js';
-import { defineDriver } from '../../gateway/contract/descriptor.js';
+import type { DriverDescriptor } from '../../gateway/contract/descriptor.js';
 import type { CameraDriver } from './driver.js';
-import { cameraMetrics } from './metrics.js';
+import { cameraMetrics, type CameraMetrics } from './metrics.js';
 import { registerCameraRoutes } from './routes.js';
 import { CameraDeviceSchema, CameraDriverSchema } from './schema.js';
 
-export const camera = defineDriver({
+export const camera: DriverDescriptor<'camera', typeof CameraDriverSchema, typeof CameraDeviceSchema, CameraDriver, CameraMetrics> = {
   name: 'camera',
   config: CameraDriverSchema,
   device: CameraDeviceSchema,
@@ -54,4 +54,4 @@ export const camera = defineDriver({
         if (!r.ok) process.exitCode = 1;
       });
   },
-});
+};

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
-import type { InputSpec, Letterbox } from './types.js';
+import type { InputSpec, Letterbox } from '../../models/detector/types.js';
 
 export function letterboxFor(srcWidth: number, srcHeight: number, spec: InputSpec): Letterbox {
   const scale = Math.min(spec.width / srcWidth, spec.height / srcHeight);

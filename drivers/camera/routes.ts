@@ -2,7 +2,7 @@
 // A snapshot is served only by its id (a fixed file-name shape), never by a path.
 import { createReadStream } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import '../../gateway/contract/api.js';
+import type {} from '../../gateway/contract/api.js';
 import type { CameraDriver } from './driver.js';
 
 export function registerCameraRoutes(app: FastifyInstance, driver: () => CameraDriver | undefined): void {

@@ -4,9 +4,8 @@
 // analyse, and the zones that turn boxes into events. Part of config/schema.ts.
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, Section, Strict, StringEnum } from '../../gateway/kernel/schema-kit.js';
+import { LAYOUTS } from '../../models/detector/types.js';
 
-export const LAYOUTS = ['auto', 'yolov8', 'yolov5', 'yolox'] as const;
-export type ModelLayout = (typeof LAYOUTS)[number];
 
 const Fraction = (dflt: number, description: string) => Type.Number({ minimum: 0, maximum: 1, default: dflt, description });
 

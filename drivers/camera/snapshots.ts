@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Detection, Frame } from './types.js';
+import type { Detection, Frame } from '../../models/detector/types.js';
 
 export const SNAPSHOT_ID = /^[A-Za-z0-9_.-]{1,64}-\d{13}-[0-9a-f]{8}\.jpg$/;
 

@@ -3,7 +3,7 @@
 // changes only when a new raw count has been seen in `frames` consecutive frames; each
 // change is one transition — objects entering (count up) or leaving (count down) — so a
 // person standing still is one event, not five a second.
-import type { Detection } from './types.js';
+import type { Detection } from '../../models/detector/types.js';
 
 export interface Transition {
   zone: string;

@@ -3,7 +3,7 @@
 // counts, and it passes the confidence and size floors. A camera without zones has one
 // zone, "all", covering the whole image.
 import type { CameraDeviceConfig } from './schema.js';
-import type { Detection } from './types.js';
+import type { Detection } from '../../models/detector/types.js';
 
 export interface CompiledZone {
   id: string;

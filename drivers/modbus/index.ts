@@ -1,14 +1,14 @@
 // The Modbus driver's descriptor: polling and writes over TCP, RTU and RTU over TCP
 // (driver.ts), the config checks the schema cannot make, and `outpost modbus plan`.
 import type { CrossCheckProblem } from '../../gateway/kernel/yaml-config.js';
-import { defineDriver, type PointInfo } from '../../gateway/contract/descriptor.js';
+import type { DriverDescriptor, PointInfo } from '../../gateway/contract/descriptor.js';
 import type { ModbusDriver } from './driver.js';
-import { modbusMetrics } from './metrics.js';
+import { modbusMetrics, type ModbusMetrics } from './metrics.js';
 import { planRequests } from './planner.js';
 import { resolvePoints } from './points.js';
 import { ModbusDeviceSchema, ModbusDriverSchema } from './schema.js';
 
-export const modbus = defineDriver({
+export const modbus: DriverDescriptor<'modbus', typeof ModbusDriverSchema, typeof ModbusDeviceSchema, ModbusDriver, ModbusMetrics> = {
   name: 'modbus',
   config: ModbusDriverSchema,
   device: ModbusDeviceSchema,
@@ -62,4 +62,4 @@ export const modbus = defineDriver({
         console.log(runModbusPlan(hooks.load(o.config).site, o));
       });
   },
-});
+};

@@ -1,11 +1,11 @@
 // The MQTT driver's descriptor: an embedded broker devices publish to (driver.ts).
 import type { CrossCheckProblem } from '../../gateway/kernel/yaml-config.js';
-import { defineDriver } from '../../gateway/contract/descriptor.js';
+import type { DriverDescriptor } from '../../gateway/contract/descriptor.js';
 import type { MqttDriver } from './driver.js';
-import { mqttMetrics } from './metrics.js';
+import { mqttMetrics, type MqttMetrics } from './metrics.js';
 import { MqttDeviceSchema, MqttDriverSchema } from './schema.js';
 
-export const mqtt = defineDriver({
+export const mqtt: DriverDescriptor<'mqtt', typeof MqttDriverSchema, typeof MqttDeviceSchema, MqttDriver, MqttMetrics> = {
   name: 'mqtt',
   config: MqttDriverSchema,
   device: MqttDeviceSchema,
@@ -33,4 +33,4 @@ export const mqtt = defineDriver({
     }
     return out;
   },
-});
+};

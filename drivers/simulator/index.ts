@@ -1,9 +1,9 @@
 // The simulator's descriptor: fake sensors so a new install shows data (driver.ts).
-import { defineDriver } from '../../gateway/contract/descriptor.js';
+import type { DriverDescriptor } from '../../gateway/contract/descriptor.js';
 import type { SimulatorDriver } from './driver.js';
 import { SimulatorDriverSchema } from './schema.js';
 
-export const simulator = defineDriver({
+export const simulator: DriverDescriptor<'simulator', typeof SimulatorDriverSchema, undefined, SimulatorDriver, Record<string, never>> = {
   name: 'simulator',
   config: SimulatorDriverSchema,
   enabled: (c) => c.enabled,
@@ -12,4 +12,4 @@ export const simulator = defineDriver({
     const { SimulatorDriver } = await import('./driver.js');
     return new SimulatorDriver(section);
   },
-});
+};

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { FastifyInstance } from 'fastify';
 import type { SiteConfig } from '../../config/schema.js';
-import '../contract/api.js';
+import type {} from '../contract/api.js';
 import { commandAudit, commandFrom, type Command, type CommandResult } from '../contract/types.js';
 import { withConnection } from '../kernel/duckdb.js';
 import { QueryError } from '../kernel/query-params.js';

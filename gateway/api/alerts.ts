@@ -3,7 +3,7 @@
 // id, 409 wrong state), which the API's error handler answers as `{ error }`.
 import type { FastifyInstance } from 'fastify';
 import { ALERT_STATUSES, type AlertStatus, type AlertStore } from '../alerts.js';
-import '../contract/api.js';
+import type {} from '../contract/api.js';
 import { SEVERITIES, type Severity } from '../../config/rules-schema.js';
 
 const MAX_LIMIT = 10_000;

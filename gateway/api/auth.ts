@@ -10,7 +10,7 @@ import { LogLimiter, type Logger } from '../kernel/log.js';
 import type { Metrics } from '../metrics.js';
 import { WindowLimiter, type WindowState } from './rate-limit.js';
 import type { TokenStore } from './tokens.js';
-import '../contract/api.js';
+import type {} from '../contract/api.js';
 import { ROLES, type Role } from '../kernel/schema-kit.js';
 
 // admin > operator > viewer

@@ -10,7 +10,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../kernel/log.js';
 import { withConnection } from '../kernel/duckdb.js';
-import '../contract/api.js';
+import type {} from '../contract/api.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;

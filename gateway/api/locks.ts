@@ -2,7 +2,7 @@
 // may operate this lock is decided by the lock controller, so that every refused
 // attempt is audited as access.denied with the caller's identity.
 import type { FastifyInstance } from 'fastify';
-import '../contract/api.js';
+import type {} from '../contract/api.js';
 import type { LockAction, LockController } from '../locks.js';
 
 interface LockBody {

@@ -1,7 +1,7 @@
 // Routes of the local API. Times accept epoch ms, ISO-8601 or relative (-15m, -2h, -1d).
 import type { DuckDBInstance } from '@duckdb/node-api';
 import type { FastifyInstance } from 'fastify';
-import '../contract/api.js';
+import type {} from '../contract/api.js';
 import type { DeviceState } from '../devices.js';
 import { QueryError, parseTime } from '../kernel/query-params.js';
 import { queryBuckets, queryEvents, queryReadings } from '../store/queries.js';

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { MetricFactory } from '../kernel/metrics.js';
 import type { CrossCheckProblem } from '../kernel/yaml-config.js';
 import type { Driver, SiteInfo } from './driver.js';
-import './api.js';
+import type {} from './api.js';
 
 /** A configured device that has this driver's section (`devices[index].<driver>`). */
 export interface DeviceView<D> {
@@ -84,10 +84,3 @@ export interface DriverDescriptor<N extends string, C extends TSchema, D extends
 /** Any registered descriptor, as the gateway, the CLI and config checks handle them. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the registry holds descriptors of different config types
 export type AnyDriverDescriptor = DriverDescriptor<string, TSchema, TSchema | undefined, Driver, any>;
-
-/** Keeps the literal types of a descriptor (its name and schemas) for the schema assembly. */
-export function defineDriver<N extends string, C extends TSchema, D extends TSchema | undefined, I extends Driver, M>(
-  d: DriverDescriptor<N, C, D, I, M>,
-): DriverDescriptor<N, C, D, I, M> {
-  return d;
-}

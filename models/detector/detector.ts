@@ -1,9 +1,8 @@
 // One detector: an ONNX session plus its pre- and post-processing, used by one thread.
 // Its buffers are reused from frame to frame, so calls are serialised: a second detect()
 // waits for the first instead of overwriting the input tensor under it.
-import * as ort from 'onnxruntime-node';
-import type { ModelLayout } from '../../drivers/camera/schema.js';
-import type { Detection, Frame, FrameTimings, InputSpec } from '../../drivers/camera/types.js';
+import type { ModelSession } from './backend.js';
+import type { Detection, Frame, FrameTimings, InputSpec, ModelLayout } from './types.js';
 import { openModel, type ModelInfo } from './model-info.js';
 import { Postprocessor } from './postprocess.js';
 import { Preprocessor } from './preprocess.js';
@@ -32,7 +31,7 @@ export class Detector {
   private last: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    readonly session: ort.InferenceSession,
+    readonly session: ModelSession,
     readonly info: ModelInfo,
     opts: DetectorOptions,
   ) {
@@ -51,10 +50,10 @@ export class Detector {
     return this.info.spec;
   }
 
-  /** Input tensor of a frame (the detector's reused buffer): for timing bare session.run. */
-  tensor(frame: Frame): ort.Tensor {
+  /** The model input for a frame (the detector's reused buffer) and its dims: for timing bare inference. */
+  input(frame: Frame): { data: Float32Array; dims: readonly number[] } {
     this.check(frame);
-    return new ort.Tensor('float32', this.pre.run(frame.data), this.dims);
+    return { data: this.pre.run(frame.data), dims: this.dims };
   }
 
   detect(frame: Frame): Promise<DetectOutput> {
@@ -66,12 +65,12 @@ export class Detector {
   private async detectNow(frame: Frame): Promise<DetectOutput> {
     this.check(frame);
     const t0 = performance.now();
-    const input = new ort.Tensor('float32', this.pre.run(frame.data), this.dims);
+    const input = this.pre.run(frame.data);
     const t1 = performance.now();
-    const outputs = await this.session.run({ [this.info.inputName]: input });
+    const out = await this.session.run(input, this.dims).catch((err: Error) => {
+      throw new Error(`model ${this.info.file}: ${err.message}`);
+    });
     const t2 = performance.now();
-    const out = outputs[this.info.outputName];
-    if (!out || !(out.data instanceof Float32Array)) throw new Error(`model ${this.info.file}: output "${this.info.outputName}" is not float32 data`);
     const detections = this.post.run(out.data, frame.letterbox);
     out.dispose();
     const t3 = performance.now();

@@ -3,9 +3,9 @@
 // (layout, anchors, classes). Everything the rest of the detector needs comes from here,
 // so a wrong model, layout or labels file fails at start with the file named.
 import { existsSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
-import type { InputSpec } from '../../drivers/camera/types.js';
-import type { ModelLayout } from '../../drivers/camera/schema.js';
+import type { DetectorBackend, ModelMetadata, ModelSession } from './backend.js';
+import { onnxBackend } from './onnx.js';
+import type { InputSpec, ModelLayout } from './types.js';
 import { COCO_LABELS, loadLabels } from './labels.js';
 
 export type Layout = Exclude<ModelLayout, 'auto'>;
@@ -40,26 +40,18 @@ export function yoloxAnchors(width: number, height: number): number {
   return n;
 }
 
-/** Opens the session (sequential, all graph optimisations) and describes the model. */
-export async function openModel(file: string, opts: SessionOptions): Promise<{ session: ort.InferenceSession; info: ModelInfo }> {
+/** Opens the model with `backend` (ONNX Runtime by default) and describes it. */
+export async function openModel(file: string, opts: SessionOptions, backend: DetectorBackend = onnxBackend): Promise<{ session: ModelSession; info: ModelInfo }> {
   if (!existsSync(file)) throw new Error(`model file ${file} not found`);
   // 0 would be ORT's default: a pool per session sized to the machine, its threads pinned to
   // cores, so several workers' sessions would pile onto the same cores.
   if (!Number.isInteger(opts.intraOpThreads) || opts.intraOpThreads < 1) throw new Error(`intraOpThreads must be a positive integer, got ${opts.intraOpThreads}`);
   const labels = opts.labelsFile !== undefined ? loadLabels(opts.labelsFile) : COCO_LABELS;
-  let session: ort.InferenceSession;
+  let session: ModelSession;
   try {
-    session = await ort.InferenceSession.create(file, {
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      intraOpNumThreads: opts.intraOpThreads,
-      // Sequential mode runs no inter-op pool; 1 keeps ORT from sizing one to the machine.
-      interOpNumThreads: 1,
-      // Measured per session on yolov8n_int8: 82 MB instead of 105 MB after a few runs, same speed.
-      enableMemPattern: false,
-    });
+    session = await backend.open(file, { intraOpThreads: opts.intraOpThreads });
   } catch (err) {
-    throw new Error(`model ${file}: onnxruntime could not load it: ${(err as Error).message}`);
+    throw new Error(`model ${file}: ${backend.name} could not load it: ${(err as Error).message}`);
   }
   try {
     return { session, info: describeModel(file, session, opts.layout, labels, opts.labelsFile) };
@@ -69,11 +61,10 @@ export async function openModel(file: string, opts: SessionOptions): Promise<{ s
   }
 }
 
-type Metadata = Pick<ort.InferenceSession, 'inputMetadata' | 'outputMetadata'>;
 type Dim = number | string;
 
 /** Reads the model's metadata; throws naming `file` when it is not a detector we can run. */
-export function describeModel(file: string, session: Metadata, layout: ModelLayout, labels: readonly string[], labelsFile?: string): ModelInfo {
+export function describeModel(file: string, session: ModelMetadata, layout: ModelLayout, labels: readonly string[], labelsFile?: string): ModelInfo {
   const fail = (why: string): never => {
     throw new Error(`model ${file}: ${why}`);
   };

@@ -17,7 +17,7 @@
 // SharedArrayBuffers; transfer is accepted as the next best; copying is the fallback.
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { DetectionResult, Frame, InputSpec } from '../../drivers/camera/types.js';
+import type { DetectionResult, Frame, InputSpec } from './types.js';
 import type { DetectorOptions } from './detector.js';
 import { openModel, type ModelInfo } from './model-info.js';
 import type { DetectTask } from './worker.js';

@@ -4,7 +4,7 @@
 //   yolov8 [1,4+C,N]: rows cx,cy,w,h (input px), then C sigmoided class scores; no objectness
 //   yolov5 [1,N,5+C]: per anchor cx,cy,w,h (input px), objectness, C class scores; score = obj × cls
 //   yolox  [1,N,5+C]: as yolov5 but the box is raw grid offsets (strides 8,16,32, row-major)
-import type { Detection, Letterbox } from '../../drivers/camera/types.js';
+import type { Detection, Letterbox } from './types.js';
 import type { Layout } from './model-info.js';
 
 export interface PostprocessOptions {

@@ -2,7 +2,7 @@
 // from the options in workerData. onnxruntime-node runs the session on the calling thread,
 // so each worker is one core's worth of inference (with intraOpThreads = 1).
 import { Piscina } from 'piscina';
-import type { DetectionResult, Frame } from '../../drivers/camera/types.js';
+import type { DetectionResult, Frame } from './types.js';
 import { Detector, type DetectorOptions } from './detector.js';
 
 export interface DetectTask {

@@ -6,7 +6,7 @@
 // so one is never rewritten while the pool may still read it.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { ffmpegPath, letterboxFilter } from '../../../drivers/camera/letterbox.js';
-import type { Frame, InputSpec, Letterbox } from '../../../drivers/camera/types.js';
+import type { Frame, InputSpec, Letterbox } from '../../../models/detector/types.js';
 import { procCpuSeconds } from './proc.js';
 
 export interface LoopCaptureOptions {

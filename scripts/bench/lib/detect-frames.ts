@@ -3,7 +3,7 @@
 // Used by the detect bench and the detector tests.
 import { spawn } from 'node:child_process';
 import { ffmpegPath, letterboxFilter, letterboxFor } from '../../../drivers/camera/letterbox.js';
-import type { Frame, InputSpec } from '../../../drivers/camera/types.js';
+import type { Frame, InputSpec } from '../../../models/detector/types.js';
 
 /** Source size from ffmpeg's banner: the first (input) stream's "WxH". */
 export function sourceSize(stderr: string): { width: number; height: number } | null {

@@ -5,13 +5,15 @@
 //   throughput  W workers, C cameras, every camera always has a fresh frame waiting
 //               (each result resubmits one for its camera): frames/s at saturation
 // CPU is this process's (all threads, process.cpuUsage) unless named otherwise.
-import type { DetectionResult, Frame } from '../../../drivers/camera/types.js';
+import type { DetectionResult, Frame } from '../../../models/detector/types.js';
 import { Detector, type DetectorOptions } from '../../../models/detector/detector.js';
 import { DetectorPool } from '../../../models/detector/pool.js';
 import { LoopCapture } from './detect-capture.js';
 import { frameOf } from './detect-frames.js';
 import { Sampler } from './sampler.js';
 import { round, summarize } from './stats.js';
+import * as ort from 'onnxruntime-node';
+import { onnxSessionOptions } from '../../../models/detector/onnx.js';
 
 export const WARMUP_MS = 1000;
 const MB = 2 ** 20;
@@ -27,24 +29,27 @@ export interface BareResult {
   cpuMsPerRun: number;
 }
 
-/** session.run on the same tensor the detector builds, same session options, this thread. */
+/** A bare ort session.run on the same tensor the detector builds, same session options, this thread. */
 export async function measureBare(opts: DetectorOptions, frame: Frame, seconds: number): Promise<BareResult> {
   const detector = await Detector.create(opts);
+  const session = await ort.InferenceSession.create(opts.modelFile, onnxSessionOptions(opts.intraOpThreads));
   try {
-    const feeds = { [detector.info.inputName]: detector.tensor(frame) };
-    for (let i = 0; i < 3; i++) await detector.session.run(feeds);
+    const input = detector.input(frame);
+    const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', input.data, input.dims) };
+    for (let i = 0; i < 3; i++) await session.run(feeds);
     const ms: number[] = [];
     const c0 = process.cpuUsage();
     const end = performance.now() + seconds * 1000;
     while (performance.now() < end || ms.length < 5) {
       const t0 = performance.now();
-      const out = await detector.session.run(feeds);
+      const out = await session.run(feeds);
       ms.push(performance.now() - t0);
       for (const v of Object.values(out)) v.dispose();
     }
     const cpu = cpuMs(process.cpuUsage(c0));
     return { runs: ms.length, p50Ms: p50(ms), p99Ms: p99(ms), cpuMsPerRun: round(cpu / ms.length, 2)! };
   } finally {
+    await session.release();
     await detector.close();
   }
 }

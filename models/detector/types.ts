@@ -1,6 +1,10 @@
-// The contract between the camera driver's parts: capture (RTSP → letterboxed raw frames),
-// the detector pool (frames → boxes, in worker threads) and the driver (boxes → zones,
-// events, occupancy readings, snapshots). Each part is built and tested on its own.
+// What detection takes and gives: letterboxed frames in, boxes out. The camera driver
+// (capture, zones, events) builds on these; models/ itself imports nothing else of the
+// project, so a detector can be used and tested on its own.
+
+/** Output layouts a model may have (auto: read it from the model). */
+export const LAYOUTS = ['auto', 'yolov8', 'yolov5', 'yolox'] as const;
+export type ModelLayout = (typeof LAYOUTS)[number];
 
 /** How a model wants its input: ffmpeg letterboxes to this in C, so JS never resizes. */
 export interface InputSpec {
