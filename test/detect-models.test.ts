@@ -14,7 +14,7 @@ import { COCO_LABELS, loadLabels } from '../models/detector/labels.js';
 import { describeModel, openModel } from '../models/detector/model-info.js';
 import { Postprocessor, candidates, nms, type Candidates } from '../models/detector/postprocess.js';
 import { Preprocessor } from '../models/detector/preprocess.js';
-import { letterboxImage } from '../scripts/bench/lib/detect-frames.js';
+import { letterboxImage } from '../drivers/camera/still-frames.js';
 import { SHARED_DIR } from './helpers/shared.js';
 
 const SHARED = SHARED_DIR;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { DetectionResult, Frame } from '../models/detector/types.js';
 import { DetectorPool } from '../models/detector/pool.js';
-import { frameOf, letterboxImage } from '../scripts/bench/lib/detect-frames.js';
+import { frameOf, letterboxImage } from '../drivers/camera/still-frames.js';
 import { SHARED_DIR } from './helpers/shared.js';
 
 const SHARED = SHARED_DIR;

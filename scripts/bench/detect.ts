@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import type { DetectorOptions } from '../../models/detector/detector.js';
 import { openModel } from '../../models/detector/model-info.js';
 import type { LoopCapture } from './lib/detect-capture.js';
-import { letterboxImage } from './lib/detect-frames.js';
+import { letterboxImage } from '../../drivers/camera/still-frames.js';
 import { WARMUP_MS, measureBare, runPipeline, runThroughput, type ThroughputResult } from './lib/detect-measure.js';
 import { EFFICIENCY_TARGET, RATIO_TARGET, fillEfficiency, notes, ratios, summaryLine } from './lib/detect-report.js';
 import { measureTransport } from './lib/detect-transport.js';

@@ -9,7 +9,7 @@ import type { DetectionResult, Frame } from '../../../models/detector/types.js';
 import { Detector, type DetectorOptions } from '../../../models/detector/detector.js';
 import { DetectorPool } from '../../../models/detector/pool.js';
 import { LoopCapture } from './detect-capture.js';
-import { frameOf } from './detect-frames.js';
+import { frameOf } from '../../../drivers/camera/still-frames.js';
 import { Sampler } from './sampler.js';
 import { round, summarize } from './stats.js';
 import * as ort from 'onnxruntime-node';

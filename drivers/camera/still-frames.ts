@@ -1,9 +1,9 @@
 // Still images → model-input frames the way the camera capture makes them: the real ffmpeg
 // decodes and letterboxes (letterboxFilter) to raw bytes in the model's channel order.
-// Used by the detect bench and the detector tests.
+// Used by the detect bench and the detector tests (a still image stands in for a camera).
 import { spawn } from 'node:child_process';
-import { ffmpegPath, letterboxFilter, letterboxFor } from '../../../drivers/camera/letterbox.js';
-import type { Frame, InputSpec } from '../../../models/detector/types.js';
+import { ffmpegPath, letterboxFilter, letterboxFor } from './letterbox.js';
+import type { Frame, InputSpec } from '../../models/detector/types.js';
 
 /** Source size from ffmpeg's banner: the first (input) stream's "WxH". */
 export function sourceSize(stderr: string): { width: number; height: number } | null {
