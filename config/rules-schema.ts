@@ -24,10 +24,10 @@ import { CronExpressionParser } from 'cron-parser';
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, Strict, StringEnum } from '../gateway/kernel/schema-kit.js';
 
-export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$';
+const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$';
 const Duration = (description: string) => Type.String({ pattern: DURATION_PATTERN, description });
 
-export const COMPARE_OPS = ['>', '>=', '<', '<=', '==', '!='] as const;
+const COMPARE_OPS = ['>', '>=', '<', '<=', '==', '!='] as const;
 export type CompareOp = (typeof COMPARE_OPS)[number];
 
 const Compare = Strict({
@@ -71,7 +71,9 @@ const PointState = Strict({
 // Device filters: on a trigger, other devices do not evaluate the rule at all; as a condition, they test the triggering device.
 const DeviceFilterProps = {
   zone: Type.Optional(Type.String({ description: 'Only devices in this zone (glob; from devices[].zone)' })),
-  tags: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Only devices carrying every one of these tags' })),
+  tags: Type.Optional(
+    Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Only devices carrying every one of these tags' }),
+  ),
 };
 const Literal = Type.Union([Type.Number(), Type.Boolean(), Type.String()]);
 
@@ -80,7 +82,7 @@ const DeviceFilter = Strict(
     id: Type.Optional(Type.String({ description: 'Device id glob' })),
     ...DeviceFilterProps,
   },
-  { minProperties: 1, description: 'The triggering device (an event\'s data.device, else its subject): id, zone and/or tags' },
+  { minProperties: 1, description: "The triggering device (an event's data.device, else its subject): id, zone and/or tags" },
 );
 
 const NoEvent = Strict({
@@ -122,13 +124,17 @@ const ConditionRef = Type.Unsafe<Condition>({ $ref: 'RuleCondition' });
 export const SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-const Template = Type.String({ description: 'Text; {{rule}}, {{device}}, {{point}}, {{value}}, {{previous}}, {{zone}}, {{type}}, {{subject}} are filled in' });
+const Template = Type.String({
+  description: 'Text; {{rule}}, {{device}}, {{point}}, {{value}}, {{previous}}, {{zone}}, {{type}}, {{subject}} are filled in',
+});
 const Json = Type.Unknown();
 
 export const ActionSchema = Strict(
   {
     alert: Type.Optional(Strict({ severity: StringEnum(SEVERITIES), message: Template, key: Type.Optional(Template) })),
-    write: Type.Optional(Strict({ device: Type.String(), point: Type.String(), value: Type.Union([Type.Number(), Type.Boolean(), Type.String()]) })),
+    write: Type.Optional(
+      Strict({ device: Type.String(), point: Type.String(), value: Type.Union([Type.Number(), Type.Boolean(), Type.String()]) }),
+    ),
     lock: Type.Optional(
       Strict({
         locks: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
@@ -161,18 +167,22 @@ export const ActionSchema = Strict(
 );
 export type Action = Static<typeof ActionSchema>;
 
-
 const Trigger = Strict(
   {
     reading: Type.Optional(Strict({ device: Type.String({ default: '*' }), point: Type.String({ default: '*' }), ...DeviceFilterProps })),
     change: Type.Optional(
-      Strict({
-        device: Type.String({ default: '*' }),
-        point: Type.String({ default: '*' }),
-        from: Type.Optional(Literal),
-        to: Type.Optional(Literal),
-        ...DeviceFilterProps,
-      }, { description: 'A point changing value (optionally from one value and/or to another); the first reading of a point is not a change' }),
+      Strict(
+        {
+          device: Type.String({ default: '*' }),
+          point: Type.String({ default: '*' }),
+          from: Type.Optional(Literal),
+          to: Type.Optional(Literal),
+          ...DeviceFilterProps,
+        },
+        {
+          description: 'A point changing value (optionally from one value and/or to another); the first reading of a point is not a change',
+        },
+      ),
     ),
     event: Type.Optional(Strict({ type: Type.String(), subject: Type.Optional(Type.String()), ...DeviceFilterProps })),
     schedule: Type.Optional(

@@ -83,10 +83,7 @@ export const SiteConfigSchema = Strict(
     $schema: Type.Optional(Type.String()),
     site: Id('Site id; the {site} part of MQTT topics'),
     dataDir: Type.String({ default: './data', description: 'DuckDB file, admin token (relative to the working directory)' }),
-    log: Section(
-      { level: StringEnum(LOG_LEVELS, { default: 'info', description: 'Overridden by OUTPOST_LOG_LEVEL' }) },
-      'Logging',
-    ),
+    log: Section({ level: StringEnum(LOG_LEVELS, { default: 'info', description: 'Overridden by OUTPOST_LOG_LEVEL' }) }, 'Logging'),
     store: Section(
       {
         file: Type.String({ default: 'outpost.duckdb', description: 'Relative to dataDir' }),
@@ -100,7 +97,8 @@ export const SiteConfigSchema = Strict(
         maxQueueRows: Type.Integer({
           minimum: 1,
           default: 100000,
-          description: 'Rows waiting for commit (about 1.3 KB of memory each); past it, lossy input is dropped and acknowledged input waits',
+          description:
+            'Rows waiting for commit (about 1.3 KB of memory each); past it, lossy input is dropped and acknowledged input waits',
         }),
         memoryLimitMB: Type.Integer({
           minimum: 16,
@@ -122,7 +120,8 @@ export const SiteConfigSchema = Strict(
       {
         host: Type.String({
           default: '0.0.0.0',
-          description: 'Address the local API listens on: 0.0.0.0 = every interface (then HTTPS by default, see tls), 127.0.0.1 = this box only',
+          description:
+            'Address the local API listens on: 0.0.0.0 = every interface (then HTTPS by default, see tls), 127.0.0.1 = this box only',
         }),
         port: Port(8080, 'Local API port (0 picks a free port)'),
         tls: Section(
@@ -132,7 +131,9 @@ export const SiteConfigSchema = Strict(
               description:
                 'auto: HTTPS whenever the API listens off loopback, plain HTTP on loopback; on: always HTTPS; off: plain HTTP (a warning at start when reachable off loopback)',
             }),
-            cert: Type.Optional(Type.String({ description: 'PEM certificate (chain) file; omitted: a self-signed one is generated once in <dataDir>/tls' })),
+            cert: Type.Optional(
+              Type.String({ description: 'PEM certificate (chain) file; omitted: a self-signed one is generated once in <dataDir>/tls' }),
+            ),
             key: Type.Optional(Type.String({ description: 'PEM private key file (mode 0600); give it with cert' })),
             redirectPort: Type.Optional(
               Type.Integer({ minimum: 1, maximum: 65535, description: 'Also listen for plain HTTP on this port and redirect it to HTTPS' }),
@@ -142,9 +143,17 @@ export const SiteConfigSchema = Strict(
         ),
         rateLimit: Section(
           {
-            authFailures: RateWindow(10, 60, 'Failed authentications per source address; past it every request from that address gets 429 until the window ends'),
+            authFailures: RateWindow(
+              10,
+              60,
+              'Failed authentications per source address; past it every request from that address gets 429 until the window ends',
+            ),
             requests: RateWindow(1000, 3600, 'Requests per API token (X-RateLimit-* headers); past it 429 until the window ends'),
-            maxTrackedKeys: Type.Integer({ minimum: 100, default: 10000, description: 'Addresses/tokens tracked at once; the oldest window is forgotten first' }),
+            maxTrackedKeys: Type.Integer({
+              minimum: 100,
+              default: 10000,
+              description: 'Addresses/tokens tracked at once; the oldest window is forgotten first',
+            }),
           },
           'Rate limits of the local API',
         ),

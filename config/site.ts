@@ -50,12 +50,16 @@ function crossChecks(cfg: SiteConfig): CrossCheckProblem[] {
     if (l.modbusPoint !== undefined) {
       const point = drivers.map(({ driver, section }) => driver.points?.(section).get(l.modbusPoint!)).find((p) => p !== undefined);
       if (!point || !point.boolean || !point.writable) {
-        out.push({ path: ['locks', i, 'modbusPoint'], message: `"${l.modbusPoint}" must be a writable coil point of device "${l.device}"` });
+        out.push({
+          path: ['locks', i, 'modbusPoint'],
+          message: `"${l.modbusPoint}" must be a writable coil point of device "${l.device}"`,
+        });
       }
     } else if (!drivers.some(({ driver }) => driver.takesLockCommands)) {
       out.push({ path: ['locks', i, 'device'], message: `device "${l.device}" has no MQTT credentials: give it mqtt, or set modbusPoint` });
     }
-    if (l.unlockSeconds > l.maxUnlockSeconds) out.push({ path: ['locks', i, 'unlockSeconds'], message: 'must not exceed maxUnlockSeconds' });
+    if (l.unlockSeconds > l.maxUnlockSeconds)
+      out.push({ path: ['locks', i, 'unlockSeconds'], message: 'must not exceed maxUnlockSeconds' });
   });
   const ruleIds = new Map<string, number>();
   const lockGroups = new Set(cfg.locks.map((l) => l.group));
@@ -76,10 +80,14 @@ function crossChecks(cfg: SiteConfig): CrossCheckProblem[] {
       // Readings get zone and tags only from devices:, so a filter nothing carries is a typo.
       const zones = new Set(cfg.devices.map((d) => d.zone));
       if (filter.zone !== undefined && !filter.zone.includes('*') && !zones.has(filter.zone)) {
-        out.push({ path: ['rules', i, 'when', series, 'zone'], message: `no device is in zone "${filter.zone}" (zones: ${[...zones].join(', ') || 'none'})` });
+        out.push({
+          path: ['rules', i, 'when', series, 'zone'],
+          message: `no device is in zone "${filter.zone}" (zones: ${[...zones].join(', ') || 'none'})`,
+        });
       }
       for (const [k, tag] of (filter.tags ?? []).entries()) {
-        if (!cfg.devices.some((d) => d.tags.includes(tag))) out.push({ path: ['rules', i, 'when', series, 'tags', k], message: `no device has tag "${tag}"` });
+        if (!cfg.devices.some((d) => d.tags.includes(tag)))
+          out.push({ path: ['rules', i, 'when', series, 'tags', k], message: `no device has tag "${tag}"` });
       }
     }
     if (r.when.schedule !== undefined) {
@@ -88,15 +96,21 @@ function crossChecks(cfg: SiteConfig): CrossCheckProblem[] {
     }
     r.then.forEach((a, j) => {
       const at = ['rules', i, 'then', j];
-      if (a.write && !cfg.devices.some((d) => d.id === a.write!.device)) out.push({ path: [...at, 'write', 'device'], message: `unknown device "${a.write.device}"` });
+      if (a.write && !cfg.devices.some((d) => d.id === a.write!.device))
+        out.push({ path: [...at, 'write', 'device'], message: `unknown device "${a.write.device}"` });
       for (const [k, id] of (a.lock?.locks ?? []).entries()) {
         if (!lockIds.has(id)) out.push({ path: [...at, 'lock', 'locks', k], message: `unknown lock "${id}"` });
       }
-      if (a.lock?.group !== undefined && !lockGroups.has(a.lock.group)) out.push({ path: [...at, 'lock', 'group'], message: `no lock is in group "${a.lock.group}"` });
-      if (a.lock && !a.lock.locks && a.lock.group === undefined) out.push({ path: [...at, 'lock'], message: 'name locks: [...] or a group' });
+      if (a.lock?.group !== undefined && !lockGroups.has(a.lock.group))
+        out.push({ path: [...at, 'lock', 'group'], message: `no lock is in group "${a.lock.group}"` });
+      if (a.lock && !a.lock.locks && a.lock.group === undefined)
+        out.push({ path: [...at, 'lock'], message: 'name locks: [...] or a group' });
       if (a.badge && !lockIds.has(a.badge.lock)) out.push({ path: [...at, 'badge', 'lock'], message: `unknown lock "${a.badge.lock}"` });
       if (a.badge && !(a.badge.list in cfg.allowLists)) {
-        out.push({ path: [...at, 'badge', 'list'], message: `unknown allow-list "${a.badge.list}" (allowLists: ${Object.keys(cfg.allowLists).join(', ') || 'none'})` });
+        out.push({
+          path: [...at, 'badge', 'list'],
+          message: `unknown allow-list "${a.badge.list}" (allowLists: ${Object.keys(cfg.allowLists).join(', ') || 'none'})`,
+        });
       }
     });
   });
@@ -107,8 +121,10 @@ function crossChecks(cfg: SiteConfig): CrossCheckProblem[] {
   }
   const { tls } = cfg.http;
   if ((tls.cert === undefined) !== (tls.key === undefined)) out.push({ path: ['http', 'tls'], message: 'give cert and key together' });
-  if (tls.mode === 'off' && tls.cert !== undefined) out.push({ path: ['http', 'tls', 'mode'], message: 'is off, but a cert is given: use mode auto or on' });
-  if (tls.redirectPort !== undefined && tls.redirectPort === cfg.http.port) out.push({ path: ['http', 'tls', 'redirectPort'], message: 'must differ from http.port' });
+  if (tls.mode === 'off' && tls.cert !== undefined)
+    out.push({ path: ['http', 'tls', 'mode'], message: 'is off, but a cert is given: use mode auto or on' });
+  if (tls.redirectPort !== undefined && tls.redirectPort === cfg.http.port)
+    out.push({ path: ['http', 'tls', 'redirectPort'], message: 'must differ from http.port' });
   const hashes = new Set<string>();
   cfg.http.tokens.forEach((t, i) => {
     if (hashes.has(t.sha256)) out.push({ path: ['http', 'tokens', i, 'sha256'], message: 'the same token is listed twice' });

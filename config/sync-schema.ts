@@ -26,7 +26,11 @@ export const SyncSchema = Section(
     retry: Section(
       {
         initialMs: Type.Integer({ minimum: 10, default: 1000 }),
-        maxMs: Type.Integer({ minimum: 10, default: 300000, description: 'Backoff cap (each wait is jittered between half and all of the exponential step)' }),
+        maxMs: Type.Integer({
+          minimum: 10,
+          default: 300000,
+          description: 'Backoff cap (each wait is jittered between half and all of the exponential step)',
+        }),
         openAfterFailures: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive failures that open the circuit' }),
       },
       'Failed uploads are retried for ever, with exponential backoff; a Retry-After from the cloud is honoured',
@@ -46,7 +50,11 @@ export const SyncSchema = Section(
       },
       'TLS to the cloud: verified against the system CAs by default',
     ),
-    statusEveryMs: Type.Integer({ minimum: 1000, default: 15000, description: 'How often the backlog/dropped status is reported upstream' }),
+    statusEveryMs: Type.Integer({
+      minimum: 1000,
+      default: 15000,
+      description: 'How often the backlog/dropped status is reported upstream',
+    }),
     commands: Section(
       {
         enabled: Type.Boolean({ default: true, description: 'Fetch and apply commands queued by the cloud (lock/unlock, point writes)' }),

@@ -16,7 +16,14 @@ export function siteView(d: AnyDriverDescriptor, config: SiteConfig): SiteView<u
   config.devices.forEach((dev, index) => {
     const section = (dev as unknown as Sections)[d.name];
     if (d.device === undefined || section === undefined) return;
-    devices.push({ index, id: dev.id, zone: dev.zone, ...(dev.name !== undefined ? { name: dev.name } : {}), tags: dev.tags, config: section });
+    devices.push({
+      index,
+      id: dev.id,
+      zone: dev.zone,
+      ...(dev.name !== undefined ? { name: dev.name } : {}),
+      tags: dev.tags,
+      config: section,
+    });
   });
   return { id: config.site, dataDir: config.dataDir, timezone: config.timezone, devices, deviceIds: config.devices.map((dev) => dev.id) };
 }
@@ -26,7 +33,10 @@ export function checkView(d: AnyDriverDescriptor, config: SiteConfig): CheckView
 }
 
 /** The drivers a device has a section for, each with that section. */
-export function driversOfDevice(drivers: readonly AnyDriverDescriptor[], device: SiteConfig['devices'][number]): { driver: AnyDriverDescriptor; section: unknown }[] {
+export function driversOfDevice(
+  drivers: readonly AnyDriverDescriptor[],
+  device: SiteConfig['devices'][number],
+): { driver: AnyDriverDescriptor; section: unknown }[] {
   return drivers.flatMap((driver) => {
     const section = driver.device === undefined ? undefined : (device as unknown as Sections)[driver.name];
     return section === undefined ? [] : [{ driver, section }];

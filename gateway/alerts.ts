@@ -15,7 +15,7 @@ import { withConnection } from './kernel/duckdb.js';
 
 export const ALERT_STATUSES = ['open', 'acknowledged', 'resolved'] as const;
 export type AlertStatus = (typeof ALERT_STATUSES)[number];
-export const MAX_ACTIVE_ALERTS = 10_000;
+const MAX_ACTIVE_ALERTS = 10_000;
 
 export interface Alert {
   id: string;
@@ -81,7 +81,7 @@ class KeyedSerial {
 const COLUMNS = `id, key, rule, severity, status, message, data::VARCHAR, epoch_us(opened_at), epoch_us(last_at), count,
   epoch_us(acknowledged_at), acknowledged_by, epoch_us(resolved_at), resolved_by, note`;
 
-const isoUs = (us: DuckDBValue) => (us === null ? null : new Date(Number(us as bigint) / 1000).toISOString());
+const isoUs = (us: DuckDBValue) => (us === null ? null : new Date(Number(us) / 1000).toISOString());
 
 function toAlert(r: DuckDBValue[]): Alert {
   return {
@@ -147,10 +147,13 @@ export class AlertStore {
    */
   async raise(input: RaiseInput): Promise<{ alert: Alert; created: boolean }> {
     if (typeof input.key !== 'string' || input.key === '') throw new AlertError(400, 'alert key must be a non-empty string');
-    if (!SEVERITIES.includes(input.severity)) throw new AlertError(400, `alert severity "${String(input.severity)}" must be one of ${SEVERITIES.join(', ')}`);
+    if (!SEVERITIES.includes(input.severity))
+      throw new AlertError(400, `alert severity "${String(input.severity)}" must be one of ${SEVERITIES.join(', ')}`);
     const data = input.data === undefined || input.data === null ? null : JSON.stringify(input.data);
     const result = await this.serial.run(input.key, async () => {
-      const active = await this.query(`SELECT id FROM alerts WHERE key = $1 AND status <> 'resolved' ORDER BY opened_at DESC LIMIT 1`, [input.key]);
+      const active = await this.query(`SELECT id FROM alerts WHERE key = $1 AND status <> 'resolved' ORDER BY opened_at DESC LIMIT 1`, [
+        input.key,
+      ]);
       const now = this.now();
       if (active[0]) {
         const id = active[0][0] as string;
@@ -164,7 +167,10 @@ export class AlertStore {
       // the bound can be overshot by the number of raises in flight — it is a safety cap.
       const [[n]] = (await this.query(`SELECT count(*)::INTEGER FROM alerts WHERE status <> 'resolved'`)) as [[number]];
       if (n >= this.maxActive) {
-        throw new AlertError(503, `too many active alerts (${n} open or acknowledged, limit ${this.maxActive}): resolve some before new ones can open`);
+        throw new AlertError(
+          503,
+          `too many active alerts (${n} open or acknowledged, limit ${this.maxActive}): resolve some before new ones can open`,
+        );
       }
       const id = randomUUID();
       await this.query(

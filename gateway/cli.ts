@@ -24,13 +24,15 @@ async function readSecret(prompt: string): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write(prompt);
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 const configOption = () =>
   new Option('-c, --config <file>', 'site config (YAML); default: $OUTPOST_CONFIG or the bundled config/default.yaml');
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('outpost')
     .description('Outpost edge gateway: MQTT/Modbus/LoRaWAN/camera ingest, local store, rules and sync')
     .version(VERSION, '-V, --version')
@@ -87,10 +89,12 @@ export function buildProgram(): Command {
     .option('--max-rows <n>', 'row limit', (v) => Number.parseInt(v, 10), 1000)
     .option('--url <url>', 'gateway API base URL')
     .option('--token <token>', 'API token with the admin role')
-    .action(async (sql: string, o: { config?: string; format: 'table' | 'json' | 'csv'; maxRows: number; url?: string; token?: string }) => {
-      const { runQuery } = await import('./cli/query.js');
-      console.log(await runQuery(load(o.config).config, sql, o));
-    });
+    .action(
+      async (sql: string, o: { config?: string; format: 'table' | 'json' | 'csv'; maxRows: number; url?: string; token?: string }) => {
+        const { runQuery } = await import('./cli/query.js');
+        console.log(await runQuery(load(o.config).config, sql, o));
+      },
+    );
 
   program
     .command('hash-password')
@@ -115,23 +119,33 @@ export function buildProgram(): Command {
 
   program
     .command('enroll')
-    .description('exchange a one-time enrollment token for this gateway\'s cloud credentials (written to the data dir, 0600)')
+    .description("exchange a one-time enrollment token for this gateway's cloud credentials (written to the data dir, 0600)")
     .addOption(configOption())
     .requiredOption('--cloud <url>', 'cloud API base URL, e.g. https://cloud.example.com')
     .requiredOption('--token <token>', 'one-time enrollment token from the cloud (`outpost cloud-token`)')
-    .option('--gateway-id <id>', 'this gateway\'s id at the cloud (default: <site>-<hostname>)')
+    .option('--gateway-id <id>', "this gateway's id at the cloud (default: <site>-<hostname>)")
     .option('--name <name>', 'a display name')
     .option('--ca-file <file>', 'extra CA certificate (PEM) to trust')
     .option('--insecure', 'skip TLS certificate checks (testing only)')
-    .action(async (o: { config?: string; cloud: string; token: string; gatewayId?: string; name?: string; caFile?: string; insecure?: boolean }) => {
-      const { runEnroll } = await import('./cli/sync.js');
-      console.log(await runEnroll(load(o.config).config, o));
-    });
+    .action(
+      async (o: {
+        config?: string;
+        cloud: string;
+        token: string;
+        gatewayId?: string;
+        name?: string;
+        caFile?: string;
+        insecure?: boolean;
+      }) => {
+        const { runEnroll } = await import('./cli/sync.js');
+        console.log(await runEnroll(load(o.config).config, o));
+      },
+    );
 
   const sync = program.command('sync').description('upstream sync');
   sync
     .command('status')
-    .description('the running gateway\'s upload backlog per stream, circuit state, last success and last error')
+    .description("the running gateway's upload backlog per stream, circuit state, last success and last error")
     .addOption(configOption())
     .option('--url <url>', 'gateway API base URL (default: from the config, on loopback)')
     .option('--token <token>', 'API token (default: $OUTPOST_TOKEN or <dataDir>/admin.token)')

@@ -33,15 +33,27 @@ export function cloudCommandTarget(t: Targets): CommandTarget {
       const actor: Actor = { name: `cloud:${cmd.requestedBy}`, role, doorGroups, via: 'cloud' };
       if (cmd.kind === 'lock') {
         const action = a.action;
-        if (typeof a.lock !== 'string' || (action !== 'lock' && action !== 'unlock')) return { ok: false, detail: 'lock command needs args.lock and args.action lock|unlock' };
+        if (typeof a.lock !== 'string' || (action !== 'lock' && action !== 'unlock'))
+          return { ok: false, detail: 'lock command needs args.lock and args.action lock|unlock' };
         const seconds = typeof a.seconds === 'number' ? a.seconds : undefined;
-        const out = await t.locks.operate(a.lock, action, actor, { ...(seconds !== undefined ? { seconds } : {}), reason: `cloud command ${cmd.id}` });
+        const out = await t.locks.operate(a.lock, action, actor, {
+          ...(seconds !== undefined ? { seconds } : {}),
+          reason: `cloud command ${cmd.id}`,
+        });
         return { ok: out.granted, detail: out.detail };
       }
       if (cmd.kind === 'write') {
         if (role === 'viewer') return { ok: false, detail: 'role viewer may not write points' };
-        if (typeof a.device !== 'string' || typeof a.point !== 'string' || !isValue(a.value)) return { ok: false, detail: 'write command needs args.device, args.point and a scalar args.value' };
-        const command: WriteCommand = { id: cmd.id, device: a.device, action: 'write', point: a.point, value: a.value, requestedBy: actor.name };
+        if (typeof a.device !== 'string' || typeof a.point !== 'string' || !isValue(a.value))
+          return { ok: false, detail: 'write command needs args.device, args.point and a scalar args.value' };
+        const command: WriteCommand = {
+          id: cmd.id,
+          device: a.device,
+          action: 'write',
+          point: a.point,
+          value: a.value,
+          requestedBy: actor.name,
+        };
         const r = await t.supervisor().write(command);
         await t.emitEvent(r.ok ? 'command.sent' : 'command.failed', { ...commandAudit(command), via: 'cloud', detail: r.detail }, a.device);
         return { ok: r.ok, ...(r.detail ? { detail: r.detail } : {}) };

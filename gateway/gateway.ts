@@ -99,7 +99,10 @@ export class Gateway {
     }
     gw.phase = 'ready';
     const { config } = gw;
-    gw.log.info({ site: config.site, http: gw.api.port, db: gw.dbPath, drivers: Object.keys(gw.supervisor.status()), seq: gw.writer.nextSeq }, 'gateway ready');
+    gw.log.info(
+      { site: config.site, http: gw.api.port, db: gw.dbPath, drivers: Object.keys(gw.supervisor.status()), seq: gw.writer.nextSeq },
+      'gateway ready',
+    );
     return gw;
   }
 
@@ -113,7 +116,9 @@ export class Gateway {
       { path: tlsFiles(config.http, dataDir).keyFile, what: 'the local API TLS key' },
       ...drivers.files,
       { path: join(dataDir, STAGED_CONFIG_FILE), what: 'a site config staged by the cloud' },
-      ...(configFile && drivers.inline.length > 0 ? [{ path: configFile, what: `the site config, which holds secrets inline (${drivers.inline.join(', ')})` }] : []),
+      ...(configFile && drivers.inline.length > 0
+        ? [{ path: configFile, what: `the site config, which holds secrets inline (${drivers.inline.join(', ')})` }]
+        : []),
     ];
   }
 
@@ -125,7 +130,10 @@ export class Gateway {
       {
         name: 'store',
         start: async () => {
-          this.db = await openDatabase(this.dbPath, { memoryLimitMB: config.store.memoryLimitMB, allowedDirs: [join(this.dataDir, 'tmp')] });
+          this.db = await openDatabase(this.dbPath, {
+            memoryLimitMB: config.store.memoryLimitMB,
+            allowedDirs: [join(this.dataDir, 'tmp')],
+          });
           this.writer = await StoreWriter.open(this.db.writer, config.store, this.metrics, this.bus, log);
           this.alerts = new AlertStore(this.db.instance, emit('alerts'));
           for (const [device, ts] of await lastSeenByDevice(this.db.instance)) this.devices.seen(device, ts, 'store');
@@ -161,9 +169,15 @@ export class Gateway {
             writer: () => this.writer,
             emitEvent: (type, component, data, subject) => this.emitEvent(type, component, data, subject),
           });
-          this.supervisor = new Supervisor(drivers, (d, fail) => context(d.name, fail), log, this.metrics, (driver, error, restartInMs) => {
-            void this.emitEvent('driver.crashed', 'gateway', { driver, error, restartInMs }, driver).catch(() => undefined);
-          });
+          this.supervisor = new Supervisor(
+            drivers,
+            (d, fail) => context(d.name, fail),
+            log,
+            this.metrics,
+            (driver, error, restartInMs) => {
+              void this.emitEvent('driver.crashed', 'gateway', { driver, error, restartInMs }, driver).catch(() => undefined);
+            },
+          );
           await this.supervisor.startAll();
         },
         stop: () => this.supervisor?.stopAll() ?? Promise.resolve(),
@@ -182,7 +196,13 @@ export class Gateway {
             metrics: this.metrics.sync,
             log: log.child({ component: 'sync' }),
             onCommittedEvents: (fn) => this.bus.on('committed', (_readings, events) => fn(events)),
-            commands: cloudCommandTarget({ config, dataDir: this.dataDir, locks: this.locks, supervisor: () => this.supervisor, emitEvent: emit('sync') }),
+            commands: cloudCommandTarget({
+              config,
+              dataDir: this.dataDir,
+              locks: this.locks,
+              supervisor: () => this.supervisor,
+              emitEvent: emit('sync'),
+            }),
           });
           this.sync.start();
         },
@@ -198,7 +218,14 @@ export class Gateway {
     return {
       name: 'retention',
       start: async () => {
-        service = new RetentionService(this.db.instance, this.dbPath, this.config.store.retention, this.config.sync.enabled, this.metrics, this.log);
+        service = new RetentionService(
+          this.db.instance,
+          this.dbPath,
+          this.config.store.retention,
+          this.config.sync.enabled,
+          this.metrics,
+          this.log,
+        );
         service.start();
       },
       stop: () => service?.stop() ?? Promise.resolve(),
@@ -220,7 +247,11 @@ export class Gateway {
         phase: this.phase,
         driversDown:
           this.phase === 'ready'
-            ? Object.fromEntries(Object.entries(this.supervisor.status()).filter(([, d]) => d.state !== 'running').map(([name, d]) => [name, d.lastError]))
+            ? Object.fromEntries(
+                Object.entries(this.supervisor.status())
+                  .filter(([, d]) => d.state !== 'running')
+                  .map(([name, d]) => [name, d.lastError]),
+              )
             : {},
       }),
       metricsText: async () => ({ contentType: this.metrics.contentType, text: await this.metrics.text() }),
@@ -229,7 +260,8 @@ export class Gateway {
       syncStatus: () => (this.sync ? this.sync.status() : { enabled: false }),
       sendCommand: (cmd) => this.supervisor.write(cmd),
       emitEvent: (type, component, data, subject) => this.emitEvent(type, component, data, subject),
-      driverRoutes: (app) => registerDriverRoutes(app, (name) => (this.supervisor?.status()[name]?.state === 'running' ? this.supervisor.get(name) : undefined)),
+      driverRoutes: (app) =>
+        registerDriverRoutes(app, (name) => (this.supervisor?.status()[name]?.state === 'running' ? this.supervisor.get(name) : undefined)),
     };
   }
 
@@ -243,7 +275,13 @@ export class Gateway {
     });
     const executor = new ActionExecutor(targets, this.metrics, this.log.child({ component: 'rules' }));
     const { rules, timezone, site, devices } = this.config;
-    this.rules = new RulesHost({ rules, timezone, site, devices: devices.map((d) => ({ id: d.id, zone: d.zone, tags: d.tags })) }, this.db.instance, (f) => executor.handle(f), this.metrics, this.log);
+    this.rules = new RulesHost(
+      { rules, timezone, site, devices: devices.map((d) => ({ id: d.id, zone: d.zone, tags: d.tags })) },
+      this.db.instance,
+      (f) => executor.handle(f),
+      this.metrics,
+      this.log,
+    );
     await this.rules.start();
     this.bus.on('readings', (r) => this.rules.offerReadings(r));
     // Rules' own bookkeeping events are not facts, or a catch-all rule could feed itself.
@@ -292,7 +330,9 @@ export class Gateway {
       drivers: this.supervisor?.status() ?? {},
       store: { path: this.dbPath, queuedRows: this.writer?.queuedRows ?? 0, nextSeq: this.writer?.nextSeq ?? null },
       devices: this.devices.size,
-      api: this.api ? { url: this.api.url, host: this.config.http.host, port: this.api.port, tls: this.api.tls ? apiTlsSummary(this.api.tls) : null } : null,
+      api: this.api
+        ? { url: this.api.url, host: this.config.http.host, port: this.api.port, tls: this.api.tls ? apiTlsSummary(this.api.tls) : null }
+        : null,
       rssBytes: process.memoryUsage.rss(),
     };
   }

@@ -41,7 +41,7 @@ export interface LockOutcome {
 type Emit = (type: string, data: Record<string, unknown>, subject: string) => Promise<void>;
 
 /** May this actor lock/unlock a door of this group? Operators need the group; admins may all. */
-export function mayOperate(actor: Pick<Actor, 'role' | 'doorGroups'>, group: string): { ok: boolean; why: string } {
+function mayOperate(actor: Pick<Actor, 'role' | 'doorGroups'>, group: string): { ok: boolean; why: string } {
   if (actor.role === 'viewer') return { ok: false, why: 'role viewer may not operate locks' };
   if (actor.role === 'admin') return { ok: true, why: 'role admin' };
   if (actor.doorGroups.includes('*') || actor.doorGroups.includes(group)) return { ok: true, why: `door group ${group}` };
@@ -50,7 +50,10 @@ export function mayOperate(actor: Pick<Actor, 'role' | 'doorGroups'>, group: str
 
 export class LockController {
   private readonly locks = new Map<string, LockConfig>();
-  private readonly state = new Map<string, { state: LockState['state']; since: number; lastBy: string | null; relock: NodeJS.Timeout | null; relockAt: number }>();
+  private readonly state = new Map<
+    string,
+    { state: LockState['state']; since: number; lastBy: string | null; relock: NodeJS.Timeout | null; relockAt: number }
+  >();
 
   constructor(
     configs: readonly LockConfig[],
@@ -91,17 +94,21 @@ export class LockController {
   async operate(id: string, action: LockAction, actor: Actor, opts: { seconds?: number; reason?: string } = {}): Promise<LockOutcome> {
     const lock = this.locks.get(id);
     const audit = async (granted: boolean, detail: string, extra: Record<string, unknown> = {}) => {
-      await this.emit(granted ? 'access.granted' : 'access.denied', {
-        lock: id,
-        group: lock?.group ?? null,
-        action,
-        by: actor.name,
-        role: actor.role,
-        via: actor.via,
-        reason: opts.reason ?? null,
-        detail,
-        ...extra,
-      }, id);
+      await this.emit(
+        granted ? 'access.granted' : 'access.denied',
+        {
+          lock: id,
+          group: lock?.group ?? null,
+          action,
+          by: actor.name,
+          role: actor.role,
+          via: actor.via,
+          reason: opts.reason ?? null,
+          detail,
+          ...extra,
+        },
+        id,
+      );
     };
     if (!lock) {
       await audit(false, 'no such lock');
@@ -132,8 +139,21 @@ export class LockController {
     const unlockedCoil = lock.unlockedWhen === 'on';
     const cmd: Command =
       lock.modbusPoint !== undefined
-        ? { id: crypto.randomUUID(), device: lock.device, action: 'write', point: lock.modbusPoint, value: action === 'unlock' ? unlockedCoil : !unlockedCoil, requestedBy: `${actor.via}:${actor.name}` }
-        : { id: crypto.randomUUID(), device: lock.device, action, ...(action === 'unlock' ? { seconds } : {}), requestedBy: `${actor.via}:${actor.name}` };
+        ? {
+            id: crypto.randomUUID(),
+            device: lock.device,
+            action: 'write',
+            point: lock.modbusPoint,
+            value: action === 'unlock' ? unlockedCoil : !unlockedCoil,
+            requestedBy: `${actor.via}:${actor.name}`,
+          }
+        : {
+            id: crypto.randomUUID(),
+            device: lock.device,
+            action,
+            ...(action === 'unlock' ? { seconds } : {}),
+            requestedBy: `${actor.via}:${actor.name}`,
+          };
     return this.supervisor().write(cmd);
   }
 
@@ -159,13 +179,30 @@ export class LockController {
 
   /** Records a refused attempt decided elsewhere (e.g. a badge not on the allow-list). */
   async deny(id: string, action: LockAction, actor: Actor, detail: string): Promise<LockOutcome> {
-    await this.emit('access.denied', { lock: id, group: this.locks.get(id)?.group ?? null, action, by: actor.name, role: actor.role, via: actor.via, reason: null, detail }, id);
+    await this.emit(
+      'access.denied',
+      {
+        lock: id,
+        group: this.locks.get(id)?.group ?? null,
+        action,
+        by: actor.name,
+        role: actor.role,
+        via: actor.via,
+        reason: null,
+        detail,
+      },
+      id,
+    );
     return { granted: false, status: 403, detail };
   }
 
   /** Records an attempt that never got as far as an identity (no or a bad token). */
   async auditUnauthenticated(id: string, action: LockAction, via: string, why: string): Promise<void> {
-    await this.emit('access.denied', { lock: id, group: this.locks.get(id)?.group ?? null, action, by: null, role: null, via, reason: null, detail: why }, id);
+    await this.emit(
+      'access.denied',
+      { lock: id, group: this.locks.get(id)?.group ?? null, action, by: null, role: null, via, reason: null, detail: why },
+      id,
+    );
   }
 
   /** Fail-secure shutdown: doors still inside a timed unlock are locked now. */

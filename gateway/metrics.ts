@@ -12,12 +12,28 @@ export class Metrics extends MetricRegistry {
   readonly eventsCommitted = this.counter('outpost_events_committed_total', 'Events durably committed to DuckDB');
   readonly rejects = this.counter('outpost_rejects_total', 'Input dropped, by driver and reason', ['driver', 'reason']);
   readonly commitFailures = this.counter('outpost_commit_failures_total', 'Group commits that failed (rows not acknowledged)');
-  readonly retentionDropped = this.counter('outpost_retention_rows_dropped_total', 'Rows deleted by retention, by table and reason (age, disk)', ['table', 'reason']);
+  readonly retentionDropped = this.counter(
+    'outpost_retention_rows_dropped_total',
+    'Rows deleted by retention, by table and reason (age, disk)',
+    ['table', 'reason'],
+  );
   readonly driverRestarts = this.counter('outpost_driver_restarts_total', 'Driver restarts after a crash', ['driver']);
-  readonly authFailures = this.counter('outpost_auth_failures_total', 'Refused credentials or ACL checks, by surface and reason', ['surface', 'reason']);
-  readonly rateLimited = this.counter('outpost_rate_limited_total', 'Requests refused or slowed by a rate limit, by surface (http, mqtt) and kind', ['surface', 'kind']);
-  readonly idempotentReplays = this.counter('outpost_http_idempotent_replays_total', 'Retried API requests answered from their Idempotency-Key');
-  readonly sqlQueries = this.counter('outpost_sql_queries_total', 'Admin SQL queries by outcome (ok, refused, error, timeout, busy)', ['outcome']);
+  readonly authFailures = this.counter('outpost_auth_failures_total', 'Refused credentials or ACL checks, by surface and reason', [
+    'surface',
+    'reason',
+  ]);
+  readonly rateLimited = this.counter(
+    'outpost_rate_limited_total',
+    'Requests refused or slowed by a rate limit, by surface (http, mqtt) and kind',
+    ['surface', 'kind'],
+  );
+  readonly idempotentReplays = this.counter(
+    'outpost_http_idempotent_replays_total',
+    'Retried API requests answered from their Idempotency-Key',
+  );
+  readonly sqlQueries = this.counter('outpost_sql_queries_total', 'Admin SQL queries by outcome (ok, refused, error, timeout, busy)', [
+    'outcome',
+  ]);
   readonly rulesEvaluations = this.counter('outpost_rules_evaluations_total', 'Rule condition evaluations in the worker threads');
   readonly rulesFirings = this.counter('outpost_rules_firings_total', 'Rule firings, by rule', ['rule']);
   readonly rulesActions = this.counter('outpost_rules_actions_total', 'Rule actions, by kind and result', ['kind', 'result']);

@@ -49,7 +49,15 @@ export class Supervisor {
     opts: Partial<SupervisorOptions> = {},
   ) {
     this.opts = { ...DEFAULTS, ...opts };
-    this.slots = drivers.map((driver) => ({ driver, state: 'stopped', restarts: 0, failures: 0, startedAt: 0, lastError: null, timer: null }));
+    this.slots = drivers.map((driver) => ({
+      driver,
+      state: 'stopped',
+      restarts: 0,
+      failures: 0,
+      startedAt: 0,
+      lastError: null,
+      timer: null,
+    }));
   }
 
   async startAll(): Promise<void> {

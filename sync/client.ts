@@ -52,7 +52,13 @@ export async function httpCall(
 ): Promise<CloudResponse> {
   let res: Dispatcher.ResponseData;
   try {
-    res = await request(url, { dispatcher, method: opts.method, headers: opts.headers ?? {}, body: opts.body ?? null, ...(opts.signal ? { signal: opts.signal } : {}) });
+    res = await request(url, {
+      dispatcher,
+      method: opts.method,
+      headers: opts.headers ?? {},
+      body: opts.body ?? null,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   } catch (err) {
     throw new TransportError(`${opts.method} ${url}: ${(err as Error).message}`, { cause: err });
   }
@@ -80,10 +86,22 @@ export class CloudClient {
   }
 
   /** A signed call; `key` is the idempotency key (batches) or ''. */
-  async call(method: 'GET' | 'POST', path: string, opts: { body?: Buffer | string; key?: string; headers?: Record<string, string> } = {}): Promise<CloudResponse> {
+  async call(
+    method: 'GET' | 'POST',
+    path: string,
+    opts: { body?: Buffer | string; key?: string; headers?: Record<string, string> } = {},
+  ): Promise<CloudResponse> {
     const body = opts.body ?? '';
     for (let attempt = 0; ; attempt++) {
-      const auth = authorization(this.creds.gatewayId, this.creds.secret, method, path, opts.key ?? '', body, Date.now() + this.clockOffsetMs);
+      const auth = authorization(
+        this.creds.gatewayId,
+        this.creds.secret,
+        method,
+        path,
+        opts.key ?? '',
+        body,
+        Date.now() + this.clockOffsetMs,
+      );
       const headers: Record<string, string> = { ...opts.headers, [H.auth]: auth };
       if (opts.key) headers[H.idempotencyKey] = opts.key;
       const res = await httpCall(this.dispatcher, this.baseUrl + path, {

@@ -46,11 +46,7 @@ export function writeCredentials(path: string, c: Credentials): void {
 }
 
 /** Exchanges a one-time enrollment token for this gateway's secret. */
-export async function enroll(
-  dispatcher: Dispatcher,
-  cloud: string,
-  req: EnrollRequest,
-): Promise<Credentials> {
+export async function enroll(dispatcher: Dispatcher, cloud: string, req: EnrollRequest): Promise<Credentials> {
   const base = cloud.replace(/\/+$/, '');
   const res = await httpCall(dispatcher, `${base}/api/v1/enroll`, {
     method: 'POST',
@@ -68,6 +64,7 @@ export async function enroll(
     throw new CredentialsError(`enrollment at ${base} refused (HTTP ${res.status}): ${why}`);
   }
   const body = JSON.parse(text) as EnrollResponse;
-  if (typeof body.secret !== 'string' || body.gatewayId !== req.gatewayId) throw new CredentialsError(`enrollment at ${base}: unexpected answer`);
+  if (typeof body.secret !== 'string' || body.gatewayId !== req.gatewayId)
+    throw new CredentialsError(`enrollment at ${base}: unexpected answer`);
   return { cloud: base, gatewayId: body.gatewayId, site: body.site, secret: body.secret, enrolledAt: new Date().toISOString() };
 }

@@ -47,7 +47,10 @@ export class Downlink {
         if (this.applied.size >= REMEMBERED) this.applied.delete(this.applied.keys().next().value!);
         this.applied.set(cmd.id, ack);
       }
-      const r = await call('POST', `/api/v1/gateways/me/commands/${encodeURIComponent(cmd.id)}/ack`, { body: JSON.stringify(ack), headers: JSON_HEADERS });
+      const r = await call('POST', `/api/v1/gateways/me/commands/${encodeURIComponent(cmd.id)}/ack`, {
+        body: JSON.stringify(ack),
+        headers: JSON_HEADERS,
+      });
       if (r.status >= 300 && r.status !== 404) throw new Error(`acknowledging command ${cmd.id}: HTTP ${r.status}`);
     }
     await this.pollConfig(call);
@@ -60,7 +63,10 @@ export class Downlink {
     const desired = JSON.parse(res.body.toString('utf8')) as DesiredConfig;
     if (desired.version <= this.configVersion) return;
     const ack = await this.target.stageConfig(desired).catch((err: Error) => ({ ok: false, detail: err.message }));
-    const r = await call('POST', '/api/v1/gateways/me/config/ack', { body: JSON.stringify({ version: desired.version, ...ack }), headers: JSON_HEADERS });
+    const r = await call('POST', '/api/v1/gateways/me/config/ack', {
+      body: JSON.stringify({ version: desired.version, ...ack }),
+      headers: JSON_HEADERS,
+    });
     if (r.status >= 300) throw new Error(`acknowledging config version ${desired.version}: HTTP ${r.status}`);
     this.configVersion = desired.version;
     this.log.info({ version: desired.version, ok: ack.ok, detail: ack.detail }, 'sync: desired config from the cloud');

@@ -2,7 +2,12 @@
 // API, so neither can drift from the other. sync/README.md describes it in prose.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Stream } from '../gateway/kernel/streams.js';
-import { EVENT_COLUMNS as STORE_EVENT_COLUMNS, READING_COLUMNS as STORE_READING_COLUMNS, wireType, type Column } from '../gateway/kernel/columns.js';
+import {
+  EVENT_COLUMNS as STORE_EVENT_COLUMNS,
+  READING_COLUMNS as STORE_READING_COLUMNS,
+  wireType,
+  type Column,
+} from '../gateway/kernel/columns.js';
 
 export { PRIORITY_EVENT_PATTERNS, STREAMS, isStream, type Stream } from '../gateway/kernel/streams.js';
 
@@ -34,16 +39,26 @@ export const batchKey = (gatewayId: string, stream: Stream, first: number, last:
 export const sha256Hex = (body: Uint8Array | string) => createHash('sha256').update(body).digest('hex');
 
 /** What is signed: method, path (with query), timestamp, idempotency key (or ''), body digest. */
-export function signingString(method: string, path: string, ts: number, key: string, bodySha256: string): string {
+function signingString(method: string, path: string, ts: number, key: string, bodySha256: string): string {
   return `${method.toUpperCase()}\n${path}\n${ts}\n${key}\n${bodySha256}`;
 }
 
 export function sign(secret: string, method: string, path: string, ts: number, key: string, body: Uint8Array | string): string {
-  return createHmac('sha256', secret).update(signingString(method, path, ts, key, sha256Hex(body))).digest('hex');
+  return createHmac('sha256', secret)
+    .update(signingString(method, path, ts, key, sha256Hex(body)))
+    .digest('hex');
 }
 
 /** `Outpost-HMAC gw=<gatewayId>, ts=<ms since epoch>, sig=<hex>` */
-export function authorization(gatewayId: string, secret: string, method: string, path: string, key: string, body: Uint8Array | string, now = Date.now()): string {
+export function authorization(
+  gatewayId: string,
+  secret: string,
+  method: string,
+  path: string,
+  key: string,
+  body: Uint8Array | string,
+  now = Date.now(),
+): string {
   return `${AUTH_SCHEME} gw=${gatewayId}, ts=${now}, sig=${sign(secret, method, path, now, key, body)}`;
 }
 
@@ -68,7 +83,14 @@ export function parseAuthorization(header: string | undefined): ParsedAuth | nul
 }
 
 /** Constant-time check of a request signature. */
-export function verifySignature(secret: string, auth: ParsedAuth, method: string, path: string, key: string, body: Uint8Array | string): boolean {
+export function verifySignature(
+  secret: string,
+  auth: ParsedAuth,
+  method: string,
+  path: string,
+  key: string,
+  body: Uint8Array | string,
+): boolean {
   const want = Buffer.from(sign(secret, method, path, auth.ts, key, body), 'hex');
   const got = Buffer.from(auth.sig, 'hex');
   return want.length === got.length && timingSafeEqual(want, got);

@@ -19,7 +19,16 @@ import { readCredentials, type Credentials } from './credentials.js';
 import { Downlink, type CommandTarget } from './downlink.js';
 import { Outbox, type Batch } from './outbox.js';
 import { isPriorityType } from '../gateway/kernel/streams.js';
-import { H, PARQUET_MEDIA_TYPE, STREAMS, batchKey, type GatewayStatusReport, type IngestResponse, type Stream, type StreamStatus } from './protocol.js';
+import {
+  H,
+  PARQUET_MEDIA_TYPE,
+  STREAMS,
+  batchKey,
+  type GatewayStatusReport,
+  type IngestResponse,
+  type Stream,
+  type StreamStatus,
+} from './protocol.js';
 import type { SyncConfig } from '../config/sync-schema.js';
 
 export interface SyncHost {
@@ -261,8 +270,17 @@ export class Uploader {
   private async reportStatus(): Promise<void> {
     const streams = await this.outbox.status();
     this.updateGauges(streams);
-    const report: GatewayStatusReport = { version: VERSION, at: Date.now(), streams, lastSuccessAt: this.lastSuccessAt, lastError: this.lastError };
-    const res = await this.callCloud('POST', '/api/v1/gateways/me/status', { body: JSON.stringify(report), headers: { 'content-type': 'application/json' } });
+    const report: GatewayStatusReport = {
+      version: VERSION,
+      at: Date.now(),
+      streams,
+      lastSuccessAt: this.lastSuccessAt,
+      lastError: this.lastError,
+    };
+    const res = await this.callCloud('POST', '/api/v1/gateways/me/status', {
+      body: JSON.stringify(report),
+      headers: { 'content-type': 'application/json' },
+    });
     if (res.status >= 300) throw new CallFailed(`status report: HTTP ${res.status}: ${errorText(res)}`, res.retryAfterMs, res.status);
     this.lastStatusAt = Date.now();
     this.sentSinceReport = false;

@@ -24,7 +24,8 @@ t.test('alert lifecycle, de-duplication and the API', async (t) => {
     await g.stop();
     removeDir(dir);
   });
-  const post = (path: string, token: string, body?: unknown) => api<Alert & { error?: string }>(g.httpUrl, path, token, { method: 'POST', body });
+  const post = (path: string, token: string, body?: unknown) =>
+    api<Alert & { error?: string }>(g.httpUrl, path, token, { method: 'POST', body });
 
   const first = await g.gw.alerts.raise({ key: 'hot:room-1', rule: 'hot', severity: 'high', message: 'at 31 °C', data: { value: 31 } });
   t.ok(first.created);
@@ -38,8 +39,8 @@ t.test('alert lifecycle, de-duplication and the API', async (t) => {
   t.ok(again.alert.lastAt >= first.alert.lastAt);
   const triggered = await alertEvents(g, 'alert.triggered');
   t.equal(triggered.length, 1, 'one alert.triggered event for two raises');
-  t.equal(triggered[0]!.subject, first.alert.id);
-  t.equal(triggered[0]!.data.key, 'hot:room-1');
+  t.equal(triggered[0].subject, first.alert.id);
+  t.equal(triggered[0].data.key, 'hot:room-1');
 
   const other = await g.gw.alerts.raise({ key: 'door:lobby', severity: 'low', message: 'held open' });
   t.ok(other.created, 'a different key opens a second alert');
@@ -58,7 +59,11 @@ t.test('alert lifecycle, de-duplication and the API', async (t) => {
   const ackAgain = await post(`/api/v1/alerts/${id}/acknowledge`, tokens.operator);
   t.equal(ackAgain.status, 409);
   t.match(ackAgain.body.error, /is acknowledged: only an open alert/);
-  t.equal((await post(`/api/v1/alerts/${id}/acknowledge`, tokens.operator, { colour: 'red' })).status, 400, 'unknown body keys are refused');
+  t.equal(
+    (await post(`/api/v1/alerts/${id}/acknowledge`, tokens.operator, { colour: 'red' })).status,
+    400,
+    'unknown body keys are refused',
+  );
 
   const repeat = await g.gw.alerts.raise({ key: 'hot:room-1', severity: 'high', message: 'at 32 °C' });
   t.equal(repeat.alert.id, id, 'an acknowledged alert still absorbs repeats');
@@ -91,15 +96,32 @@ t.test('alert lifecycle, de-duplication and the API', async (t) => {
   type List = { alerts: Alert[] };
   const all = await api<List>(g.httpUrl, '/api/v1/alerts', tokens.viewer);
   t.equal(all.status, 200);
-  t.same(all.body.alerts.map((a) => a.id), [reopened.alert.id, other.alert.id, id], 'newest first');
+  t.same(
+    all.body.alerts.map((a) => a.id),
+    [reopened.alert.id, other.alert.id, id],
+    'newest first',
+  );
   const open = await api<List>(g.httpUrl, '/api/v1/alerts?status=open', tokens.viewer);
-  t.same(open.body.alerts.map((a) => a.id), [reopened.alert.id]);
+  t.same(
+    open.body.alerts.map((a) => a.id),
+    [reopened.alert.id],
+  );
   const resolvedList = await api<List>(g.httpUrl, '/api/v1/alerts?status=resolved', tokens.viewer);
-  t.same(resolvedList.body.alerts.map((a) => a.id), [other.alert.id, id]);
+  t.same(
+    resolvedList.body.alerts.map((a) => a.id),
+    [other.alert.id, id],
+  );
   const low = await api<List>(g.httpUrl, '/api/v1/alerts?severity=low', tokens.viewer);
-  t.same(low.body.alerts.map((a) => a.id), [other.alert.id]);
+  t.same(
+    low.body.alerts.map((a) => a.id),
+    [other.alert.id],
+  );
   const both = await api<List>(g.httpUrl, '/api/v1/alerts?status=resolved&severity=high', tokens.viewer);
-  t.same(both.body.alerts.map((a) => a.id), [id], 'status and severity together (the last repeat set it back to high)');
+  t.same(
+    both.body.alerts.map((a) => a.id),
+    [id],
+    'status and severity together (the last repeat set it back to high)',
+  );
   const none = await api<List>(g.httpUrl, '/api/v1/alerts?status=open&severity=high', tokens.viewer);
   t.same(none.body.alerts, []);
   t.equal((await api<List>(g.httpUrl, '/api/v1/alerts?limit=1', tokens.viewer)).body.alerts.length, 1);
@@ -118,10 +140,12 @@ t.test('alert lifecycle, de-duplication and the API', async (t) => {
   await t.rejects(g.gw.alerts.raise({ key: '', severity: 'low', message: 'x' }), { name: 'AlertError', message: /non-empty/ });
 
   // Twenty raises at once with one key: one alert, counted twenty times, one event.
-  const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => g.gw.alerts.raise({ key: 'burst', severity: 'low', message: `#${i}` })));
+  const burst = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => g.gw.alerts.raise({ key: 'burst', severity: 'low', message: `#${i}` })),
+  );
   t.equal(burst.filter((r) => r.created).length, 1);
   t.equal(new Set(burst.map((r) => r.alert.id)).size, 1);
-  t.equal((await g.gw.alerts.get(burst[0]!.alert.id))!.count, 20);
+  t.equal((await g.gw.alerts.get(burst[0].alert.id))!.count, 20);
   t.equal((await g.gw.alerts.list({ limit: 100 })).filter((a) => a.key === 'burst').length, 1);
   t.equal((await alertEvents(g, 'alert.triggered')).filter((e) => e.data.key === 'burst').length, 1);
 
@@ -145,7 +169,10 @@ t.test('the number of open and acknowledged alerts is bounded; resolved ones do 
   const store = new AlertStore(g.gw.db.instance, async () => undefined, 2);
   const a = await store.raise({ key: 'a', severity: 'low', message: 'a' });
   await store.raise({ key: 'b', severity: 'low', message: 'b' });
-  await t.rejects(store.raise({ key: 'c', severity: 'low', message: 'c' }), { name: 'AlertError', message: /too many active alerts \(2 open or acknowledged, limit 2\)/ });
+  await t.rejects(store.raise({ key: 'c', severity: 'low', message: 'c' }), {
+    name: 'AlertError',
+    message: /too many active alerts \(2 open or acknowledged, limit 2\)/,
+  });
   t.notOk((await store.raise({ key: 'a', severity: 'low', message: 'a' })).created, 'repeats of an active alert still count at the limit');
   await store.resolve(a.alert.id, 'test');
   t.ok((await store.raise({ key: 'c', severity: 'low', message: 'c' })).created, 'resolving makes room');

@@ -58,7 +58,13 @@ t.test('a self-signed certificate is generated once and curl verifies it by file
   t.not(unverified.code, 0, 'without the certificate curl refuses the self-signed one');
   const plain = await curl([`http://127.0.0.1:${g.gw.api.port}/health`]);
   t.not(plain.stdout.includes('"status"'), true, 'no plain HTTP answer on the HTTPS port');
-  const redirect = await curl(['-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', `http://127.0.0.1:${redirectPort}/api/v1/status?x=1`]);
+  const redirect = await curl([
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{redirect_url}',
+    `http://127.0.0.1:${redirectPort}/api/v1/status?x=1`,
+  ]);
   t.equal(redirect.stdout, `308 https://127.0.0.1:${g.gw.api.port}/api/v1/status?x=1`, 'the redirect port sends HTTP to HTTPS');
 
   const cli = await outpost(['status', '--url', url, '--config', await siteFile(dir, g.gw.api.port)]);
@@ -125,7 +131,9 @@ t.test('tls.mode auto: HTTPS off loopback, plain on loopback; plain off loopback
   const dir = tempDir();
   t.teardown(() => removeDir(dir));
   const warnings: string[] = [];
-  const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => undefined } as unknown as Parameters<typeof resolveApiTls>[2];
+  const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => undefined } as unknown as Parameters<
+    typeof resolveApiTls
+  >[2];
   t.equal(resolveApiTls(cfg({ host: '0.0.0.0', tls: { mode: 'off' } }), dir, log), null);
   t.match(warnings, [/plain HTTP off loopback: API tokens cross the network in clear/]);
   const generated = resolveApiTls(cfg({ host: '0.0.0.0' }), dir, log);

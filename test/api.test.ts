@@ -40,16 +40,33 @@ t.test('API auth per role', async (t) => {
   t.same(noFile.body, { status: 'ok', site: 'test' });
   t.throws(() => statSync(join(g.dir, 'admin.token')), 'no admin token generated when tokens are configured');
 
-  const readings = await api<{ readings: { device: string; value: number }[] }>(g.httpUrl, '/api/v1/readings?device=wx&from=-1h', tokens.viewer);
-  t.same(readings.body.readings.map((r) => [r.device, r.value]), [['wx', 4.5]]);
-  const bucketed = await api<{ buckets: { count: number; avg: number }[] }>(g.httpUrl, '/api/v1/readings?device=wx&bucket=1m', tokens.viewer);
-  t.same(bucketed.body.buckets.map((b) => [b.count, b.avg]), [[1, 4.5]]);
+  const readings = await api<{ readings: { device: string; value: number }[] }>(
+    g.httpUrl,
+    '/api/v1/readings?device=wx&from=-1h',
+    tokens.viewer,
+  );
+  t.same(
+    readings.body.readings.map((r) => [r.device, r.value]),
+    [['wx', 4.5]],
+  );
+  const bucketed = await api<{ buckets: { count: number; avg: number }[] }>(
+    g.httpUrl,
+    '/api/v1/readings?device=wx&bucket=1m',
+    tokens.viewer,
+  );
+  t.same(
+    bucketed.body.buckets.map((b) => [b.count, b.avg]),
+    [[1, 4.5]],
+  );
   const badBucket = await api<{ error: string }>(g.httpUrl, '/api/v1/readings?bucket=fortnight', tokens.viewer);
   t.equal(badBucket.status, 400);
   t.match(badBucket.body.error, /bucket "fortnight"/);
   const badParam = await api<{ error: string }>(g.httpUrl, '/api/v1/readings?devise=wx', tokens.viewer);
   t.equal(badParam.status, 400, 'unknown query parameters are refused');
-  const refused = await api<{ error: string }>(g.httpUrl, '/api/v1/query', tokens.admin, { method: 'POST', body: { sql: 'DELETE FROM readings' } });
+  const refused = await api<{ error: string }>(g.httpUrl, '/api/v1/query', tokens.admin, {
+    method: 'POST',
+    body: { sql: 'DELETE FROM readings' },
+  });
   t.equal(refused.status, 400);
   t.match(refused.body.error, /read-only/);
 });
@@ -67,6 +84,12 @@ t.test('first start without tokens writes an admin token file (0600) and never l
   t.match(g.adminToken, /^opt_[A-Za-z0-9_-]{43}$/);
   t.equal(g.gw.tokens.adminTokenFile, join(dir, 'admin.token'));
   t.equal((await api(g.httpUrl, '/api/v1/status', g.adminToken)).status, 200);
-  t.ok(lines.some((l) => l.includes('created an admin token') && l.includes(join(dir, 'admin.token'))), 'the path is logged');
-  t.notOk(lines.some((l) => l.includes(g.adminToken)), 'the token is not');
+  t.ok(
+    lines.some((l) => l.includes('created an admin token') && l.includes(join(dir, 'admin.token'))),
+    'the path is logged',
+  );
+  t.notOk(
+    lines.some((l) => l.includes(g.adminToken)),
+    'the token is not',
+  );
 });

@@ -34,7 +34,17 @@ function rig(t: Test, url: string, spec: InputSpec, extra: Partial<CaptureOption
   const logs: Array<Record<string, unknown>> = [];
   const metrics = new Metrics();
   const log = pino({ level: 'debug' }, { write: (s: string) => void logs.push(JSON.parse(s) as Record<string, unknown>) });
-  const capture = new RtspCapture({ camera: 'cam1', url, spec, fps: 5, stallSeconds: 5, log, metrics: metrics.of(camera), onFrame: (f) => frames.push(f), ...extra });
+  const capture = new RtspCapture({
+    camera: 'cam1',
+    url,
+    spec,
+    fps: 5,
+    stallSeconds: 5,
+    log,
+    metrics: metrics.of(camera),
+    onFrame: (f) => frames.push(f),
+    ...extra,
+  });
   t.teardown(async () => {
     await capture.stop();
     if (process.env.CAPTURE_TEST_LOGS) for (const l of logs) console.error(JSON.stringify(l));
@@ -59,7 +69,7 @@ function reference(image: string, spec: InputSpec): Promise<Buffer> {
       ffmpegPath(),
       ['-hide_banner', '-loglevel', 'error', '-i', image, '-vf', letterboxFilter(spec), '-frames:v', '1', '-f', 'rawvideo', 'pipe:1'],
       { encoding: 'buffer', maxBuffer: 16 << 20 },
-      (err, out) => (err ? rej(err) : res(out)),
+      (err, out) => (err ? rej(new Error(err.message, { cause: err })) : res(out)),
     ),
   );
 }
@@ -98,19 +108,36 @@ function ffmpegChildren(): number[] {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const reconnectDelays = (logs: Array<Record<string, unknown>>) => logs.filter((l) => typeof l.delayMs === 'number').map((l) => l.delayMs as number);
+const reconnectDelays = (logs: Array<Record<string, unknown>>) =>
+  logs.filter((l) => typeof l.delayMs === 'number').map((l) => l.delayMs as number);
 
 t.test('parsing ffmpeg output', async (t) => {
-  const v4 = parseFfmpegVersion('ffmpeg version N-47683-g0e8eb07980-static https://johnvansickle.com/ffmpeg/\nlibavformat    58. 24.100 / 58. 24.100\n');
+  const v4 = parseFfmpegVersion(
+    'ffmpeg version N-47683-g0e8eb07980-static https://johnvansickle.com/ffmpeg/\nlibavformat    58. 24.100 / 58. 24.100\n',
+  );
   t.match(v4, { timeoutOption: '-stimeout', levelTags: true, avformat: [58, 24] }, '4.x git snapshot: -stimeout');
-  t.match(parseFfmpegVersion('ffmpeg version 5.1.6-0+deb12u1 Copyright\nlibavformat    59. 27.100 / 59. 27.100'), { timeoutOption: '-timeout' }, '5.1: -timeout');
-  t.match(parseFfmpegVersion('ffmpeg version n7.1 Copyright'), { timeoutOption: '-timeout', avformat: [61, 0] }, 'no lib line: from the release');
+  t.match(
+    parseFfmpegVersion('ffmpeg version 5.1.6-0+deb12u1 Copyright\nlibavformat    59. 27.100 / 59. 27.100'),
+    { timeoutOption: '-timeout' },
+    '5.1: -timeout',
+  );
+  t.match(
+    parseFfmpegVersion('ffmpeg version n7.1 Copyright'),
+    { timeoutOption: '-timeout', avformat: [61, 0] },
+    'no lib line: from the release',
+  );
   t.match(parseFfmpegVersion('ffmpeg version N-1234-gabc'), { timeoutOption: null }, 'unknown: no timeout option rather than a wrong one');
   t.same(
-    parseVideoStream('    Stream #0:0: Video: h264 (Constrained Baseline), 1 reference frame, yuvj420p(pc, smpte170m/unknown/unknown, progressive, center), 810x1080 (816x1088) [SAR 1:1 DAR 3:4], 5 fps'),
+    parseVideoStream(
+      '    Stream #0:0: Video: h264 (Constrained Baseline), 1 reference frame, yuvj420p(pc, smpte170m/unknown/unknown, progressive, center), 810x1080 (816x1088) [SAR 1:1 DAR 3:4], 5 fps',
+    ),
     { codec: 'h264', width: 810, height: 1080 },
   );
-  t.same(parseVideoStream('    Stream #0:1[0x100](und): Video: hevc (Main), yuv420p(tv), 2560x1440, 25 fps'), { codec: 'hevc', width: 2560, height: 1440 });
+  t.same(parseVideoStream('    Stream #0:1[0x100](und): Video: hevc (Main), yuv420p(tv), 2560x1440, 25 fps'), {
+    codec: 'hevc',
+    width: 2560,
+    height: 1440,
+  });
   t.equal(parseVideoStream('    Stream #0:0: Video: h264, none'), null, 'size unknown');
 });
 
@@ -132,11 +159,25 @@ t.test('640 centre RGB from a 5 fps camera: rate, size, letterbox, padding, seq;
     if (i > 0 && f.seq !== (frames[i - 1]?.seq ?? -2) + 1) t.fail(`seq ${frames[i - 1]?.seq} → ${f.seq}`);
   }
   t.equal(new Set(frames.map((f) => f.data.buffer)).size, frames.length, 'a fresh buffer per frame');
-  const f = frames[frames.length - 1] as Frame;
+  const f = frames[frames.length - 1];
   t.match(f, { camera: 'cam1', width: 640, height: 640, channels: 'rgb', letterbox: lb });
   // Image 480 wide at x 80..559; grey columns either side, over the full height.
-  for (const [x, y] of [[0, 0], [40, 320], [79, 639], [560, 10], [600, 320], [639, 639]] as const) t.ok(isGrey(px(f, x, y)), `padding at ${x},${y}`);
-  const inside = [[80, 320], [200, 100], [320, 320], [450, 600], [559, 320]].map(([x, y]) => px(f, x ?? 0, y ?? 0));
+  for (const [x, y] of [
+    [0, 0],
+    [40, 320],
+    [79, 639],
+    [560, 10],
+    [600, 320],
+    [639, 639],
+  ] as const)
+    t.ok(isGrey(px(f, x, y)), `padding at ${x},${y}`);
+  const inside = [
+    [80, 320],
+    [200, 100],
+    [320, 320],
+    [450, 600],
+    [559, 320],
+  ].map(([x, y]) => px(f, x ?? 0, y ?? 0));
   t.ok(inside.filter((p) => !isGrey(p)).length >= 4, `image area is not grey: ${JSON.stringify(inside)}`);
   const ref = await reference(BUS, CENTER_RGB);
   const d = meanDiff(f.data, ref, 640, [80, 0, 560, 640]);
@@ -165,19 +206,54 @@ t.test('416 top-left BGR: padding only right (portrait) or bottom (landscape)', 
   const a = rig(t, bus.url, TOPLEFT_BGR);
   const b = rig(t, zidane.url, TOPLEFT_BGR);
   await waitFor(() => (a.frames.length >= 2 && b.frames.length >= 2) || undefined, 'frames from both', 10_000);
-  const fa = a.frames[1] as Frame;
-  const fb = b.frames[1] as Frame;
+  const fa = a.frames[1];
+  const fb = b.frames[1];
   t.same(fa.letterbox, letterboxFor(810, 1080, TOPLEFT_BGR));
   t.same(fb.letterbox, letterboxFor(1280, 720, TOPLEFT_BGR));
-  t.match([fa.letterbox, fb.letterbox], [{ padLeft: 0, padTop: 0 }, { padLeft: 0, padTop: 0 }]);
+  t.match(
+    [fa.letterbox, fb.letterbox],
+    [
+      { padLeft: 0, padTop: 0 },
+      { padLeft: 0, padTop: 0 },
+    ],
+  );
   t.match(fa, { width: 416, height: 416, channels: 'bgr' });
   // bus: 312×416 image, grey from x = 312; zidane: 416×234 image, grey from y = 234.
-  for (const [x, y] of [[312, 0], [360, 200], [415, 415]] as const) t.ok(isGrey(px(fa, x, y)), `bus padding at ${x},${y}`);
-  t.ok([[0, 0], [0, 415], [311, 415], [150, 200]].filter(([x, y]) => !isGrey(px(fa, x ?? 0, y ?? 0))).length >= 3, 'bus: no padding left/top/bottom');
-  for (const [x, y] of [[0, 234], [200, 300], [415, 415]] as const) t.ok(isGrey(px(fb, x, y)), `zidane padding at ${x},${y}`);
-  t.ok([[0, 0], [415, 0], [415, 233], [200, 120]].filter(([x, y]) => !isGrey(px(fb, x ?? 0, y ?? 0))).length >= 3, 'zidane: no padding left/top/right');
+  for (const [x, y] of [
+    [312, 0],
+    [360, 200],
+    [415, 415],
+  ] as const)
+    t.ok(isGrey(px(fa, x, y)), `bus padding at ${x},${y}`);
+  t.ok(
+    [
+      [0, 0],
+      [0, 415],
+      [311, 415],
+      [150, 200],
+    ].filter(([x, y]) => !isGrey(px(fa, x ?? 0, y ?? 0))).length >= 3,
+    'bus: no padding left/top/bottom',
+  );
+  for (const [x, y] of [
+    [0, 234],
+    [200, 300],
+    [415, 415],
+  ] as const)
+    t.ok(isGrey(px(fb, x, y)), `zidane padding at ${x},${y}`);
+  t.ok(
+    [
+      [0, 0],
+      [415, 0],
+      [415, 233],
+      [200, 120],
+    ].filter(([x, y]) => !isGrey(px(fb, x ?? 0, y ?? 0))).length >= 3,
+    'zidane: no padding left/top/right',
+  );
   const [ra, rb] = await Promise.all([reference(BUS, TOPLEFT_BGR), reference(ZIDANE, TOPLEFT_BGR)]);
-  for (const [name, f, ref, box] of [['bus', fa, ra, [0, 0, 312, 416]], ['zidane', fb, rb, [0, 0, 416, 234]]] as const) {
+  for (const [name, f, ref, box] of [
+    ['bus', fa, ra, [0, 0, 312, 416]],
+    ['zidane', fb, rb, [0, 0, 416, 234]],
+  ] as const) {
     const same = meanDiff(f.data, ref, 416, [...box]);
     const swapped = meanDiff(f.data, ref, 416, [...box], true);
     t.ok(same < 8 && same < swapped / 2, `${name}: BGR order (|Δ| ${same.toFixed(2)} vs ${swapped.toFixed(2)} swapped)`);
@@ -199,10 +275,16 @@ t.test('stream drop: noticed, reconnected with backoff, frames again once the ca
   t.ok(metricValue(text, 'outpost_camera_reconnects_total', { camera: 'cam1' }) >= 2, 'reconnects counted');
   t.equal(metricValue(text, 'outpost_camera_up', { camera: 'cam1' }), 1, 'up again');
   t.match(capture.status(), { state: 'streaming', lastError: null });
-  t.ok(frames.every((f, i) => i === 0 || f.seq === (frames[i - 1]?.seq ?? 0) + 1), 'seq continues across reconnects');
+  t.ok(
+    frames.every((f, i) => i === 0 || f.seq === (frames[i - 1]?.seq ?? 0) + 1),
+    'seq continues across reconnects',
+  );
   const delays = reconnectDelays(logs);
   t.ok(delays.length >= 2 && delays.every((d) => d >= 160 && d <= 1000), `backoff delays ${delays.join(', ')} ms`);
-  t.ok(logs.some((l) => l.msg === 'camera ffmpeg exited'), 'exit logged');
+  t.ok(
+    logs.some((l) => l.msg === 'camera ffmpeg exited'),
+    'exit logged',
+  );
 });
 
 t.test('frozen camera (connection open, no data): the watchdog restarts ffmpeg', async (t) => {
@@ -210,8 +292,17 @@ t.test('frozen camera (connection open, no data): the watchdog restarts ffmpeg',
   const { capture, frames, metrics, logs } = rig(t, srv.url, CENTER_RGB, { stallSeconds: 2, backoff: { initialMs: 200, maxMs: 1000 } });
   await waitFor(() => frames.length > 0 || undefined, 'first frame', 10_000);
   process.kill(srv.pid as number, 'SIGSTOP');
-  await waitFor(async () => metricValue(await metrics.registry.metrics(), 'outpost_camera_reconnects_total', { camera: 'cam1', reason: 'stall' }) >= 1 || undefined, 'stall restart', 6000);
-  t.ok(logs.some((l) => l.msg === 'camera stalled'), 'stall logged');
+  await waitFor(
+    async () =>
+      metricValue(await metrics.registry.metrics(), 'outpost_camera_reconnects_total', { camera: 'cam1', reason: 'stall' }) >= 1 ||
+      undefined,
+    'stall restart',
+    6000,
+  );
+  t.ok(
+    logs.some((l) => l.msg === 'camera stalled'),
+    'stall logged',
+  );
   t.match(capture.status().lastError, /no frame for 2 s/);
   process.kill(srv.pid as number, 'SIGCONT');
   const before = frames.length;
@@ -221,10 +312,15 @@ t.test('frozen camera (connection open, no data): the watchdog restarts ffmpeg',
 
 t.test('unreachable camera: growing delays, clear error, no crash; stop() during the wait ends it all', async (t) => {
   const port = await freePort(); // nothing listens here
-  const { capture, logs, metrics } = rig(t, `rtsp://user:secret@127.0.0.1:${port}/cam`, CENTER_RGB, { backoff: { initialMs: 100, maxMs: 10_000 } });
+  const { capture, logs, metrics } = rig(t, `rtsp://user:secret@127.0.0.1:${port}/cam`, CENTER_RGB, {
+    backoff: { initialMs: 100, maxMs: 10_000 },
+  });
   await waitFor(() => reconnectDelays(logs).length >= 4 || undefined, '4 reconnect attempts', 8000);
   const delays = reconnectDelays(logs);
-  t.ok(delays.every((d, i) => i === 0 || d > (delays[i - 1] ?? 0)), `delays grow: ${delays.join(', ')} ms`);
+  t.ok(
+    delays.every((d, i) => i === 0 || d > (delays[i - 1] ?? 0)),
+    `delays grow: ${delays.join(', ')} ms`,
+  );
   const st = capture.status();
   t.match(st.lastError, /Connection refused/, `lastError: ${st.lastError}`);
   t.notMatch(JSON.stringify(logs) + st.lastError, /secret/, 'credentials never logged');

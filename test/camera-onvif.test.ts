@@ -14,10 +14,14 @@ const PASS = 's3cret&<pw>';
 const STREAM = 'rtsp://127.0.0.1:8554/live/main?channel=1&subtype=0';
 const creds = (fake: FakeOnvif, password = PASS) => ({ host: '127.0.0.1', port: fake.port, username: USER, password });
 
-
 let fake: FakeOnvif;
 t.before(async () => {
-  fake = await startFakeOnvif({ username: USER, password: PASS, ptz: true, streamUri: (p) => (p === 'profile_1' ? STREAM : 'rtsp://127.0.0.1:8554/live/sub') });
+  fake = await startFakeOnvif({
+    username: USER,
+    password: PASS,
+    ptz: true,
+    streamUri: (p) => (p === 'profile_1' ? STREAM : 'rtsp://127.0.0.1:8554/live/sub'),
+  });
 });
 t.teardown(() => fake.close());
 
@@ -25,7 +29,7 @@ t.test('discovery: a unicast probe finds the fake on loopback', async (t) => {
   const found = await probeOnvif({ timeoutMs: 300, targets: [{ host: '127.0.0.1', port: fake.discoveryPort }] });
   t.equal(found.length, 1, 'both probe types answered, one device');
   t.equal(fake.probes, 2);
-  const cam = found[0]!;
+  const cam = found[0];
   t.equal(cam.address, `http://127.0.0.1:${fake.port}/onvif/device_service`);
   t.equal(cam.host, '127.0.0.1');
   t.equal(cam.port, fake.port);
@@ -69,7 +73,10 @@ t.test('PTZ presets and gotoPreset; a camera without PTZ says so', async (t) => 
     { token: '2', name: 'Yard' },
   ]);
   await cam.gotoPreset('2', 'profile_2');
-  t.same(fake.calls.filter((c) => c.action === 'GotoPreset').map((c) => c.params), [{ ProfileToken: 'profile_2', PresetToken: '2' }]);
+  t.same(
+    fake.calls.filter((c) => c.action === 'GotoPreset').map((c) => c.params),
+    [{ ProfileToken: 'profile_2', PresetToken: '2' }],
+  );
   await t.rejects(cam.gotoPreset('9'), { message: `ONVIF 127.0.0.1:${fake.port}: GotoPreset failed: No such preset` });
 
   const fixed = await startFakeOnvif({ profiles: 1 });
@@ -78,7 +85,10 @@ t.test('PTZ presets and gotoPreset; a camera without PTZ says so', async (t) => 
   t.teardown(() => cam2.close());
   t.notOk(cam2.hasPtz);
   await t.rejects(cam2.presets(), { message: `ONVIF 127.0.0.1:${fixed.port}: no PTZ (the camera offers no PTZ service)` });
-  t.notOk(fixed.calls.some((c) => c.action === 'GetPresets'), 'nothing sent');
+  t.notOk(
+    fixed.calls.some((c) => c.action === 'GetPresets'),
+    'nothing sent',
+  );
 });
 
 t.test('a motion event arrives through events(); stop unsubscribes', async (t) => {
@@ -107,12 +117,12 @@ t.test('a motion event arrives through events(); stop unsubscribes', async (t) =
   });
   const before = Date.now();
   await arrived;
-  t.equal(got[0]!.topic, 'RuleEngine/CellMotionDetector/Motion');
-  t.equal(got[0]!.kind, 'motion');
-  t.equal(got[0]!.state, true);
-  t.equal(got[0]!.operation, 'Changed');
-  t.same(got[0]!.source, { VideoSourceConfigurationToken: 'vsc1', Rule: 'MyRule' });
-  t.ok(Math.abs(got[0]!.time - before) < 5000, 'camera time');
+  t.equal(got[0].topic, 'RuleEngine/CellMotionDetector/Motion');
+  t.equal(got[0].kind, 'motion');
+  t.equal(got[0].state, true);
+  t.equal(got[0].operation, 'Changed');
+  t.same(got[0].source, { VideoSourceConfigurationToken: 'vsc1', Rule: 'MyRule' });
+  t.ok(Math.abs(got[0].time - before) < 5000, 'camera time');
   t.match(got[1], { topic: 'RuleEngine/TamperDetector/Tamper', kind: 'tamper', state: true });
   t.same(errors, []);
   await new Promise((r) => setTimeout(r, 100)); // a pull is held again
@@ -142,12 +152,25 @@ t.test('events: a lost subscription is recreated after a pause', async (t) => {
 t.test('normaliseEvent: topic shapes and states', async (t) => {
   const e = normaliseEvent({
     topic: 'tns1:VideoSource/tns1:MotionAlarm',
-    message: { message: { $: { UtcTime: new Date(1000), PropertyOperation: 'Initialized' }, data: { simpleItem: { $: { Name: 'State', Value: false } } } } },
+    message: {
+      message: {
+        $: { UtcTime: new Date(1000), PropertyOperation: 'Initialized' },
+        data: { simpleItem: { $: { Name: 'State', Value: false } } },
+      },
+    },
   });
   t.same(e, { topic: 'VideoSource/MotionAlarm', kind: 'motion', state: false, time: 1000, source: {}, operation: 'Initialized' });
-  const g = normaliseEvent({ topic: { _: 'tns1:VideoSource/GlobalSceneChange/ImagingService' }, message: { message: { data: { simpleItem: { $: { Name: 'State', Value: 'true' } } } } } });
+  const g = normaliseEvent({
+    topic: { _: 'tns1:VideoSource/GlobalSceneChange/ImagingService' },
+    message: { message: { data: { simpleItem: { $: { Name: 'State', Value: 'true' } } } } },
+  });
   t.match(g, { kind: 'tamper', state: true });
-  const o = normaliseEvent({ topic: { _: 'tns1:Device/Trigger/DigitalInput' }, message: { message: { data: { simpleItem: [{ $: { Name: 'InputToken', Value: 'DI1' } }, { $: { Name: 'LogicalState', Value: 'true' } }] } } } });
+  const o = normaliseEvent({
+    topic: { _: 'tns1:Device/Trigger/DigitalInput' },
+    message: {
+      message: { data: { simpleItem: [{ $: { Name: 'InputToken', Value: 'DI1' } }, { $: { Name: 'LogicalState', Value: 'true' } }] } },
+    },
+  });
   t.match(o, { topic: 'Device/Trigger/DigitalInput', kind: 'other', state: 'true' });
 });
 
@@ -157,14 +180,21 @@ t.test('wrong password or no credentials: authentication failed', async (t) => {
   await t.rejects(connectOnvif({ host: '127.0.0.1', port: fake.port }, { timeoutMs: 2000 }), { message: msg }, 'GetProfiles needs a login');
   const strict = await startFakeOnvif({ username: USER, password: PASS, authFailStatus: 401 });
   t.teardown(() => strict.close());
-  await t.rejects(connectOnvif(creds(strict, 'wrong'), { timeoutMs: 2000 }), {
-    message: `ONVIF 127.0.0.1:${strict.port}: authentication failed (check username/password)`,
-  }, 'HTTP 401 with the fault');
+  await t.rejects(
+    connectOnvif(creds(strict, 'wrong'), { timeoutMs: 2000 }),
+    {
+      message: `ONVIF 127.0.0.1:${strict.port}: authentication failed (check username/password)`,
+    },
+    'HTTP 401 with the fault',
+  );
 });
 
 t.test('unreachable, hung and non-ONVIF cameras', async (t) => {
   const port = await freePort();
-  await t.rejects(connectOnvif({ host: '127.0.0.1', port }, { timeoutMs: 2000 }), { message: `ONVIF 127.0.0.1:${port}: unreachable: ECONNREFUSED`, kind: 'unreachable' });
+  await t.rejects(connectOnvif({ host: '127.0.0.1', port }, { timeoutMs: 2000 }), {
+    message: `ONVIF 127.0.0.1:${port}: unreachable: ECONNREFUSED`,
+    kind: 'unreachable',
+  });
 
   const silent = await startSilentServer();
   t.teardown(() => silent.close());
@@ -216,13 +246,22 @@ t.test('outpost discover cameras --address … --json', async (t) => {
     outpost(['discover', 'cameras', '--address', `127.0.0.1:${port}`, '--timeout', '200ms']),
   ]);
   t.equal(r.code, 0, r.stderr);
-  const [cam, ...rest] = JSON.parse(r.stdout) as { host: string; port: number; urn: string; device: { model: string }; profiles: { token: string; streamUri: string }[] }[];
+  const [cam, ...rest] = JSON.parse(r.stdout) as {
+    host: string;
+    port: number;
+    urn: string;
+    device: { model: string };
+    profiles: { token: string; streamUri: string }[];
+  }[];
   t.same(rest, []);
   t.match(cam, { host: '127.0.0.1', port: fake.port, urn: fake.urn, device: { model: 'FakeCam 100' } });
-  t.same(cam!.profiles.map((p) => [p.token, p.streamUri]), [
-    ['profile_1', STREAM],
-    ['profile_2', 'rtsp://127.0.0.1:8554/live/sub'],
-  ]);
+  t.same(
+    cam.profiles.map((p) => [p.token, p.streamUri]),
+    [
+      ['profile_1', STREAM],
+      ['profile_2', 'rtsp://127.0.0.1:8554/live/sub'],
+    ],
+  );
 
   t.equal(bad.code, 1, 'a camera that cannot be read is an error');
   t.match(bad.stdout, /1 camera found:/);

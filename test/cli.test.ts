@@ -28,12 +28,12 @@ async function outpost(args: string[], input?: string): Promise<{ code: number; 
 
 t.test('--version and --help on every command', async (t) => {
   const v = await outpost(['--version']);
-  t.equal(v.stdout.trim(), JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).version);
+  t.equal(v.stdout.trim(), (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
   const cmds = ['run', 'validate', 'init', 'status', 'query', 'hash-password', 'token', 'schema'];
   const helps = await Promise.all(cmds.map((cmd) => outpost([cmd, '--help'])));
   cmds.forEach((cmd, i) => {
-    t.equal(helps[i]!.code, 0, `${cmd} --help`);
-    t.match(helps[i]!.stdout, new RegExp(`Usage: outpost ${cmd}`));
+    t.equal(helps[i].code, 0, `${cmd} --help`);
+    t.match(helps[i].stdout, new RegExp(`Usage: outpost ${cmd}`));
   });
 });
 
@@ -74,11 +74,21 @@ t.test('query and status go through the running daemon; query refuses writes', a
     removeDir(g.dir);
   });
   const configFile = join(g.dir, 'site.yaml');
-  writeFileSync(configFile, stringify({ site: 'test', dataDir: g.dir, http: { host: '127.0.0.1', port: Number(new URL(g.httpUrl).port) } }));
+  writeFileSync(
+    configFile,
+    stringify({ site: 'test', dataDir: g.dir, http: { host: '127.0.0.1', port: Number(new URL(g.httpUrl).port) } }),
+  );
   const c = await connect(g.mqttPort);
   await publish(c, 'devices/test/z/cli-dev/telemetry', JSON.stringify({ t: 42.5 }));
   await endClient(c);
-  const q = await outpost(['query', '--config', configFile, '--format', 'json', "SELECT device, point, value FROM readings WHERE device = 'cli-dev'"]);
+  const q = await outpost([
+    'query',
+    '--config',
+    configFile,
+    '--format',
+    'json',
+    "SELECT device, point, value FROM readings WHERE device = 'cli-dev'",
+  ]);
   t.equal(q.code, 0, q.stderr);
   t.same(JSON.parse(q.stdout), [{ device: 'cli-dev', point: 't', value: 42.5 }]);
   const w = await outpost(['query', '--config', configFile, 'DELETE FROM readings']);
@@ -99,7 +109,14 @@ t.test('query opens the file read-only when no daemon runs', async (t) => {
   t.teardown(() => removeDir(g.dir));
   const configFile = join(g.dir, 'site.yaml');
   writeFileSync(configFile, stringify({ site: 'test', dataDir: g.dir, http: { host: '127.0.0.1', port: 1 } }));
-  const q = await outpost(['query', '--config', configFile, '--format', 'csv', "SELECT point, value FROM readings WHERE device = 'offline-dev'"]);
+  const q = await outpost([
+    'query',
+    '--config',
+    configFile,
+    '--format',
+    'csv',
+    "SELECT point, value FROM readings WHERE device = 'offline-dev'",
+  ]);
   t.equal(q.code, 0, q.stderr);
   t.equal(q.stdout.trim(), 'point,value\nt,7');
   const status = await outpost(['status', '--config', configFile]);

@@ -14,13 +14,14 @@ const outpost = (args: string[]) => runCli(args, { OUTPOST_LOG_LEVEL: 'silent' }
 
 const env = { ...process.env, NODE_OPTIONS: '', OUTPOST_LOG_LEVEL: 'silent' };
 
-
 function startChild(file: string): ChildProcess {
   return spawn(process.execPath, [CLI, 'cloud', '--config', file], { env, stdio: 'ignore' });
 }
 
 const exited = (child: ChildProcess) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
 
 t.test('help, config errors and offline tokens', async (t) => {
   const dir = tempDir('outpost-cloud-cli-');
@@ -59,7 +60,11 @@ t.test('a child cloud: minted token enrolls, commits survive kill -9, SIGTERM st
   t.equal(minted.code, 0, minted.stderr);
   const token = /: (oet_\S+)$/m.exec(minted.stdout)?.[1];
   t.ok(token, 'printed a token');
-  const res = await fetch(`${url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, gatewayId: 'gw-k', site: 'test' }) });
+  const res = await fetch(`${url}/api/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, gatewayId: 'gw-k', site: 'test' }),
+  });
   t.equal(res.status, 200);
   const gw = (await res.json()) as GatewayCreds;
   const rows = [1, 2, 3].map((seq) => ({ seq, ts: 1_714_521_600_000 + seq, device: 'd', point: 'p', value: seq * 2 }));
@@ -69,9 +74,16 @@ t.test('a child cloud: minted token enrolls, commits survive kill -9, SIGTERM st
   await exited(child);
   child = startChild(file);
   await waitForCloud(url);
-  t.same((await ingest(url, gw, 'telemetry', rows)).body, { stream: 'telemetry', ackedSeq: 3, inserted: 0, duplicate: true }, 'the acked batch was committed');
+  t.same(
+    (await ingest(url, gw, 'telemetry', rows)).body,
+    { stream: 'telemetry', ackedSeq: 3, inserted: 0, duplicate: true },
+    'the acked batch was committed',
+  );
   const q = await office<{ readings: CloudReading[] }>(url, readAdminToken(dir), '/api/v1/readings?gateway=gw-k');
-  t.same(q.body.readings.map((r) => r.value), [2, 4, 6]);
+  t.same(
+    q.body.readings.map((r) => r.value),
+    [2, 4, 6],
+  );
 
   const stopped = exited(child);
   child.kill('SIGTERM');

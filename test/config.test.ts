@@ -32,7 +32,11 @@ t.test('the starter config written by `outpost init` is valid', async (t) => {
 });
 
 t.test('config/site.schema.json is the schema generated from config/schema.ts', async (t) => {
-  t.equal(readFileSync(join(PACKAGE_ROOT, 'config', 'site.schema.json'), 'utf8'), schemaJson(), 'run `outpost schema > config/site.schema.json`');
+  t.equal(
+    readFileSync(join(PACKAGE_ROOT, 'config', 'site.schema.json'), 'utf8'),
+    schemaJson(),
+    'run `outpost schema > config/site.schema.json`',
+  );
 });
 
 t.test('a wrong type is reported with line, column and path', async (t) => {
@@ -55,7 +59,9 @@ t.test('a wrong type is reported with line, column and path', async (t) => {
 });
 
 t.test('unknown keys are errors, with a suggestion for typos', async (t) => {
-  t.same(problems('site: s1\ndrivers:\n  mqtt:\n    prot: 1884\n'), ['site.yaml:4:5 drivers.mqtt.prot: unknown key "prot" (did you mean "port"?)']);
+  t.same(problems('site: s1\ndrivers:\n  mqtt:\n    prot: 1884\n'), [
+    'site.yaml:4:5 drivers.mqtt.prot: unknown key "prot" (did you mean "port"?)',
+  ]);
   t.same(problems('site: s1\ncolour: red\n'), ['site.yaml:2:1 colour: unknown key "colour"']);
 });
 
@@ -128,9 +134,7 @@ t.test('rules must name things that exist', async (t) => {
     '    then: [{ event: { type: x.y } }]', // 13
   ].join('\n');
   const out = problems(text);
-  t.match(out, [
-    /^site\.yaml:12:\d+ rules\[1\]\.if\.time\.between\[0\]: /,
-  ]);
+  t.match(out, [/^site\.yaml:12:\d+ rules\[1\]\.if\.time\.between\[0\]: /]);
   t.equal(out.length, 1, 'schema errors come first; cross-checks run on a valid file');
   const fixed = text.replace('25:00', '18:00');
   t.same(problems(fixed), [
@@ -143,13 +147,24 @@ t.test('rules must name things that exist', async (t) => {
 });
 
 t.test('an event-triggered rule must name the series of its windows', async (t) => {
-  const text = ['site: s1', 'rules:', '  - id: r', '    when: { event: { type: x } }', '    if: { all: [{ sum: { window: 5m, op: ">", value: 1 } }] }', '    then: [{ event: { type: y } }]'].join('\n');
-  t.same(problems(text), ['site.yaml:5:24 rules[0].if.all[0].sum: an event-triggered rule has no reading series of its own: name both device and point']);
+  const text = [
+    'site: s1',
+    'rules:',
+    '  - id: r',
+    '    when: { event: { type: x } }',
+    '    if: { all: [{ sum: { window: 5m, op: ">", value: 1 } }] }',
+    '    then: [{ event: { type: y } }]',
+  ].join('\n');
+  t.same(problems(text), [
+    'site.yaml:5:24 rules[0].if.all[0].sum: an event-triggered rule has no reading series of its own: name both device and point',
+  ]);
 });
 
 t.test('a schedule must be a cron expression', async (t) => {
   const text = ['site: s1', 'rules:', '  - id: r', '    when: { schedule: "61 * * * *" }', '    then: [{ event: { type: y } }]'].join('\n');
-  t.same(problems(text), ['site.yaml:4:23 rules[0].when.schedule: not a cron expression: Constraint error, got value 61 expected range 0-59']);
+  t.same(problems(text), [
+    'site.yaml:4:23 rules[0].when.schedule: not a cron expression: Constraint error, got value 61 expected range 0-59',
+  ]);
 });
 
 t.test('YAML syntax errors carry a position', async (t) => {

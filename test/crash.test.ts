@@ -13,7 +13,6 @@ import { api, freePort, removeDir, tempDir, waitFor } from './helpers/gateway.js
 
 const ROUNDS = 3;
 
-
 function startChild(configPath: string): ChildProcess {
   return spawn(process.execPath, [join(PACKAGE_ROOT, 'dist/gateway/cli.js'), 'run', '--config', configPath], {
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -98,7 +97,8 @@ t.test('kill -9 loses no acknowledged reading and duplicates none', async (t) =>
   await ready();
   const token = (await import('node:fs')).readFileSync(join(dir, 'data', 'admin.token'), 'utf8').trim();
   const sql = async (q: string) =>
-    (await api<{ rows: unknown[][]; error?: string }>(url, '/api/v1/query', token, { method: 'POST', body: { sql: q, maxRows: 50000 } })).body;
+    (await api<{ rows: unknown[][]; error?: string }>(url, '/api/v1/query', token, { method: 'POST', body: { sql: q, maxRows: 50000 } }))
+      .body;
   const counts = await sql(`SELECT value::BIGINT, count(*)::BIGINT FROM readings WHERE device = 'counter' GROUP BY 1`);
   const byNumber = new Map((counts.rows as [number, number][]).map(([n, c]) => [Number(n), Number(c)]));
   const missing = allAcked.filter((n) => !byNumber.has(n));

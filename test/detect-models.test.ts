@@ -21,8 +21,15 @@ const SHARED = SHARED_DIR;
 const MODELS = join(SHARED, 'models');
 const IMAGES = join(SHARED, 'fixtures/images');
 
-interface Measured { class: string; classId: number; conf: number; box: [number, number, number, number] }
-interface Fixtures { models: Record<string, { images: Record<string, { size: [number, number]; detections: Measured[] }> }> }
+interface Measured {
+  class: string;
+  classId: number;
+  conf: number;
+  box: [number, number, number, number];
+}
+interface Fixtures {
+  models: Record<string, { images: Record<string, { size: [number, number]; detections: Measured[] }> }>;
+}
 const FIXTURES = JSON.parse(readFileSync(join(IMAGES, 'detections.json'), 'utf8')) as Fixtures;
 
 // The issue's tolerance is ±0.02 and IoU ≥ 0.9 for every measured detection with conf ≥ 0.5.
@@ -48,11 +55,11 @@ const LAYOUTS: Record<string, string> = { 'yolov8n_int8.onnx': 'yolov8', 'yolo11
 const OPTS = { layout: 'auto', confidence: 0.25, iou: 0.45, maxDetections: 300, intraOpThreads: 1 } as const;
 
 function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!);
-  const h = Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!);
+  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+  const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
   if (w <= 0 || h <= 0) return 0;
   const inter = w * h;
-  return inter / ((a[2]! - a[0]!) * (a[3]! - a[1]!) + (b[2]! - b[0]!) * (b[3]! - b[1]!) - inter);
+  return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
 }
 
 /** Worst deviations over the measured detections with conf ≥ 0.5, and what is out of tolerance. */
@@ -71,11 +78,13 @@ function compare(got: Detection[], measured: Measured[], tol: { conf: number; io
     const o = d ? iou(d.box, m.box) : 0;
     maxConf = Math.max(maxConf, dc);
     minIou = Math.min(minIou, o);
-    if (!best || dc > tol.conf) problems.push(`${m.class} ${m.conf} [${m.box}] → ${d ? `${d.confidence.toFixed(3)} IoU ${o.toFixed(3)}` : 'none'}`);
+    if (!best || dc > tol.conf)
+      problems.push(`${m.class} ${m.conf} [${m.box}] → ${d ? `${d.confidence.toFixed(3)} IoU ${o.toFixed(3)}` : 'none'}`);
   }
   // And nothing confident that the measurement did not see at all.
   for (const d of got.filter((x) => x.confidence >= 0.5)) {
-    if (!measured.some((m) => m.classId === d.classId && iou(d.box, m.box) >= tol.iou)) problems.push(`unexpected ${d.label} ${d.confidence.toFixed(3)}`);
+    if (!measured.some((m) => m.classId === d.classId && iou(d.box, m.box) >= tol.iou))
+      problems.push(`unexpected ${d.label} ${d.confidence.toFixed(3)}`);
   }
   return { maxConf, minIou, problems };
 }
@@ -114,7 +123,7 @@ function referenceFrame(img: { width: number; height: number; rgb: Uint8Array },
       const [x0, x1, wx] = tap(x, img.width / nw, img.width);
       const o = ((y + lb.padTop) * spec.width + x + lb.padLeft) * 3;
       for (let c = 0; c < 3; c++) {
-        const p = (yy: number, xx: number) => rgb[(yy * W + xx) * 3 + c]!;
+        const p = (yy: number, xx: number) => rgb[(yy * W + xx) * 3 + c];
         const v = (p(y0, x0) * (1 - wx) + p(y0, x1) * wx) * (1 - wy) + (p(y1, x0) * (1 - wx) + p(y1, x1) * wx) * wy;
         out[o + (spec.channels === 'bgr' ? 2 - c : c)] = Math.round(v);
       }
@@ -140,18 +149,25 @@ for (const [model, { images }] of Object.entries(FIXTURES.models)) {
       t.same([frame.letterbox.srcWidth, frame.letterbox.srcHeight], size, `${image}: source size from ffmpeg`);
       const capture = await detector.detect(frame);
       const ref = await detector.detect(referenceFrame(await fullRgb(image), detector.spec));
-      for (const [path, got, tol] of [['capture', capture.detections, CAPTURE_TOL[model]!], ['reference', ref.detections, REFERENCE_TOL[model]!]] as const) {
+      for (const [path, got, tol] of [
+        ['capture', capture.detections, CAPTURE_TOL[model]],
+        ['reference', ref.detections, REFERENCE_TOL[model]],
+      ] as const) {
         const c = compare(got, detections, tol);
         worst[path].conf = Math.max(worst[path].conf, c.maxConf);
         worst[path].iou = Math.min(worst[path].iou, c.minIou);
         t.same(c.problems, [], `${image} via ${path}: conf ±${tol.conf}, IoU ≥ ${tol.iou}`);
       }
-      const sorted = capture.detections.every((d, i, a) => i === 0 || a[i - 1]!.confidence >= d.confidence);
+      const sorted = capture.detections.every((d, i, a) => i === 0 || a[i - 1].confidence >= d.confidence);
       t.ok(sorted, `${image}: sorted by confidence`);
-      const inside = capture.detections.every(({ box: [x1, y1, x2, y2] }) => x1 >= 0 && y1 >= 0 && x2 <= size[0] && y2 <= size[1] && x1 <= x2 && y1 <= y2);
+      const inside = capture.detections.every(
+        ({ box: [x1, y1, x2, y2] }) => x1 >= 0 && y1 >= 0 && x2 <= size[0] && y2 <= size[1] && x1 <= x2 && y1 <= y2,
+      );
       t.ok(inside, `${image}: boxes clipped to the source image`);
     }
-    t.comment(`${model} max |Δconf| / min IoU (conf ≥ 0.5): capture ${worst.capture.conf.toFixed(3)} / ${worst.capture.iou.toFixed(3)}, reference ${worst.reference.conf.toFixed(3)} / ${worst.reference.iou.toFixed(3)}`);
+    t.comment(
+      `${model} max |Δconf| / min IoU (conf ≥ 0.5): capture ${worst.capture.conf.toFixed(3)} / ${worst.capture.iou.toFixed(3)}, reference ${worst.reference.conf.toFixed(3)} / ${worst.reference.iou.toFixed(3)}`,
+    );
   });
 }
 
@@ -167,8 +183,12 @@ t.test('model info: spec per family, errors name the file', async (t) => {
 
   const yoloxFile = join(MODELS, 'yolox_nano.onnx');
   const v8File = join(MODELS, 'yolov8n_int8.onnx');
-  await t.rejects(openModel(yoloxFile, { ...OPTS, layout: 'yolov8' }), { message: `model ${yoloxFile}: layout yolov8 expects output [1,4+C,N] with 4+C < N, but "output" is [1,3549,85]` });
-  await t.rejects(openModel(v8File, { ...OPTS, layout: 'yolox' }), { message: new RegExp(`^model ${v8File}: layout yolox expects output \\[1,N,5\\+C\\]`) });
+  await t.rejects(openModel(yoloxFile, { ...OPTS, layout: 'yolov8' }), {
+    message: `model ${yoloxFile}: layout yolov8 expects output [1,4+C,N] with 4+C < N, but "output" is [1,3549,85]`,
+  });
+  await t.rejects(openModel(v8File, { ...OPTS, layout: 'yolox' }), {
+    message: new RegExp(`^model ${v8File}: layout yolox expects output \\[1,N,5\\+C\\]`),
+  });
   await t.rejects(openModel(join(MODELS, 'nope.onnx'), OPTS), { message: `model file ${join(MODELS, 'nope.onnx')} not found` });
 
   const dir = mkdtempSync(join(tmpdir(), 'outpost-labels-'));
@@ -216,12 +236,68 @@ function cands(rows: Array<[number, number, number, number, number, number]>): C
 
 t.test('class-aware greedy NMS', async (t) => {
   // Boxes 0 and 1 overlap with IoU 0.81.
-  t.same(nms(cands([[0, 0, 100, 100, 0.8, 2], [0, 0, 100, 90, 0.9, 7]]), 0.45, 300), [1, 0], 'different classes: both kept, best first');
-  t.same(nms(cands([[0, 0, 100, 100, 0.8, 2], [0, 0, 100, 90, 0.9, 2]]), 0.45, 300), [1], 'same class: the weaker is suppressed');
-  t.same(nms(cands([[0, 0, 100, 100, 0.8, 2], [50, 0, 150, 100, 0.9, 2]]), 0.45, 300), [1, 0], 'same class, IoU 1/3 ≤ 0.45: both kept');
-  t.same(nms(cands([[0, 0, 10, 10, 0.5, 0], [20, 0, 30, 10, 0.7, 0], [40, 0, 50, 10, 0.6, 0]]), 0.45, 2), [1, 2], 'at most maxDetections');
+  t.same(
+    nms(
+      cands([
+        [0, 0, 100, 100, 0.8, 2],
+        [0, 0, 100, 90, 0.9, 7],
+      ]),
+      0.45,
+      300,
+    ),
+    [1, 0],
+    'different classes: both kept, best first',
+  );
+  t.same(
+    nms(
+      cands([
+        [0, 0, 100, 100, 0.8, 2],
+        [0, 0, 100, 90, 0.9, 2],
+      ]),
+      0.45,
+      300,
+    ),
+    [1],
+    'same class: the weaker is suppressed',
+  );
+  t.same(
+    nms(
+      cands([
+        [0, 0, 100, 100, 0.8, 2],
+        [50, 0, 150, 100, 0.9, 2],
+      ]),
+      0.45,
+      300,
+    ),
+    [1, 0],
+    'same class, IoU 1/3 ≤ 0.45: both kept',
+  );
+  t.same(
+    nms(
+      cands([
+        [0, 0, 10, 10, 0.5, 0],
+        [20, 0, 30, 10, 0.7, 0],
+        [40, 0, 50, 10, 0.6, 0],
+      ]),
+      0.45,
+      2,
+    ),
+    [1, 2],
+    'at most maxDetections',
+  );
   // A suppressed box does not suppress others: 0 kills 1, 1 would have killed 2, 2 survives.
-  t.same(nms(cands([[0, 0, 100, 100, 0.9, 0], [30, 0, 130, 100, 0.8, 0], [60, 0, 160, 100, 0.7, 0]]), 0.45, 300), [0, 2]);
+  t.same(
+    nms(
+      cands([
+        [0, 0, 100, 100, 0.9, 0],
+        [30, 0, 130, 100, 0.8, 0],
+        [60, 0, 160, 100, 0.7, 0],
+      ]),
+      0.45,
+      300,
+    ),
+    [0, 2],
+  );
 });
 
 t.test('yolov8 decode: threshold, best class, letterbox mapping and clipping', async (t) => {
@@ -234,16 +310,19 @@ t.test('yolov8 decode: threshold, best class, letterbox mapping and clipping', a
   set(0, [320, 320, 100, 200], [0.1, 0.9, 0.3]); // → class 1
   set(1, [90, 320, 40, 40], [0.6, 0, 0]); // reaches into the left padding: clipped to x = 0
   set(2, [500, 320, 40, 40], [0.2, 0.24, 0.1]); // below threshold
-  const post = new Postprocessor({ layout: 'yolov8', anchors, classes, labels: ['a', 'b', 'c'], width: 640, height: 640 }, { confidence: 0.25, iou: 0.45, maxDetections: 10 });
+  const post = new Postprocessor(
+    { layout: 'yolov8', anchors, classes, labels: ['a', 'b', 'c'], width: 640, height: 640 },
+    { confidence: 0.25, iou: 0.45, maxDetections: 10 },
+  );
   const lb = { srcWidth: 810, srcHeight: 1080, scale: 640 / 1080, padLeft: 80, padTop: 0 };
   const got = post.run(out, lb);
   t.equal(got.length, 2);
   t.match(got[0], { classId: 1, label: 'b' });
-  t.ok(Math.abs(got[0]!.confidence - 0.9) < 1e-6);
+  t.ok(Math.abs(got[0].confidence - 0.9) < 1e-6);
   const s = 1080 / 640;
-  const near = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]!) < 1e-3);
-  t.ok(near(got[0]!.box, [(270 - 80) * s, 220 * s, (370 - 80) * s, 420 * s]), `box ${got[0]!.box}`);
-  t.ok(near(got[1]!.box, [0, 300 * s, (110 - 80) * s, 340 * s]), `clipped box ${got[1]!.box}`);
+  const near = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]) < 1e-3);
+  t.ok(near(got[0].box, [(270 - 80) * s, 220 * s, (370 - 80) * s, 420 * s]), `box ${got[0].box}`);
+  t.ok(near(got[1].box, [0, 300 * s, (110 - 80) * s, 340 * s]), `clipped box ${got[1].box}`);
   t.throws(() => post.run(new Float32Array(5), lb), { message: /output has 5 values, expected 42/ });
 });
 
@@ -259,7 +338,10 @@ t.test('preprocess: HWC bytes → CHW planes, scaled; word and byte paths agree'
   const copy = new Uint8Array(bytes.length + 1);
   copy.set(bytes.subarray(0, 640 * 640 * 3), 1);
   const unaligned = raw.run(copy.subarray(1, 1 + 640 * 640 * 3)); // byteOffset 1: the byte-wise path
-  t.ok(aligned.every((v, i) => v === unaligned[i]), 'same floats either way');
+  t.ok(
+    aligned.every((v, i) => v === unaligned[i]),
+    'same floats either way',
+  );
   t.equal(aligned[640 * 640 + 1], bytes[4], 'second plane, second pixel = byte 4');
   t.throws(() => raw.run(new Uint8Array(10)), { message: /frame has 10 bytes, expected 1228800/ });
 });

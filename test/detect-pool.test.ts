@@ -14,7 +14,15 @@ const SHARED = SHARED_DIR;
 const MODEL = join(SHARED, 'models/yolox_nano.onnx');
 const BUS = join(SHARED, 'fixtures/images/bus.jpg');
 const WORKERS = 2;
-const OPTS = { modelFile: MODEL, layout: 'auto', confidence: 0.25, iou: 0.45, maxDetections: 300, workers: WORKERS, intraOpThreads: 1 } as const;
+const OPTS = {
+  modelFile: MODEL,
+  layout: 'auto',
+  confidence: 0.25,
+  iou: 0.45,
+  maxDetections: 300,
+  workers: WORKERS,
+  intraOpThreads: 1,
+} as const;
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 
@@ -39,7 +47,11 @@ t.test('pool: results per camera, newest-frame backpressure, exact accounting', 
   }
   t.same(results.map((r) => `${r.camera}#${r.seq}`).sort(), ['cam-a#1', 'cam-a#2', 'cam-b#1', 'cam-b#2']);
   for (const r of results) {
-    t.same(r.detections.map((d) => d.label).sort(), ['bus', 'person', 'person', 'person', 'person'], `${r.camera}#${r.seq}: bus.jpg's detections`);
+    t.same(
+      r.detections.map((d) => d.label).sort(),
+      ['bus', 'person', 'person', 'person', 'person'],
+      `${r.camera}#${r.seq}: bus.jpg's detections`,
+    );
     t.ok(r.timings.inferenceMs > 0 && r.timings.preprocessMs >= 0 && r.timings.postprocessMs >= 0 && r.timings.queueMs >= 0, 'timings');
   }
   t.same(pool.stats(), { submitted: 4, completed: 4, failed: 0, dropped: {}, inFlight: 0, waiting: 0, copied: 0 });
@@ -49,11 +61,19 @@ t.test('pool: results per camera, newest-frame backpressure, exact accounting', 
   results.length = 0;
   for (let seq = 1; seq <= 20; seq++) pool.submit(frameOf(bus, 'flood', seq));
   t.match(pool.stats(), { inFlight: WORKERS, waiting: 1, dropped: { flood: 17 } });
-  t.same(released.slice(4), Array.from({ length: 17 }, (_, i) => `flood#${i + 3}`), 'a replaced frame is released at once');
+  t.same(
+    released.slice(4),
+    Array.from({ length: 17 }, (_, i) => `flood#${i + 3}`),
+    'a replaced frame is released at once',
+  );
   await pool.idle();
   const s = pool.stats();
   t.ok(results.length <= WORKERS + 1, `completed ${results.length} ≤ workers + 1`);
-  t.same(results.map((r) => r.seq).sort((a, b) => a - b), [1, 2, 20], 'the newest waiting frame wins');
+  t.same(
+    results.map((r) => r.seq).sort((a, b) => a - b),
+    [1, 2, 20],
+    'the newest waiting frame wins',
+  );
   t.equal(s.submitted, s.completed + sum(s.dropped) + s.failed, 'submitted = completed + dropped');
   t.same(s, { submitted: 24, completed: 7, failed: 0, dropped: { flood: 17 }, inFlight: 0, waiting: 0, copied: 0 });
   t.same(errors, []);
@@ -93,7 +113,7 @@ t.test('pool: ArrayBuffer frames are transferred, views into larger buffers copi
   pool.onResult((r) => got.push(r));
   const owned: Frame = { ...bus, data: bus.data.slice() };
   pool.submit(owned);
-  t.equal(owned.data.byteLength, 0, 'the sender\'s view is detached: moved, not copied');
+  t.equal(owned.data.byteLength, 0, "the sender's view is detached: moved, not copied");
   const big = new Uint8Array(bus.data.length + 16);
   big.set(bus.data, 16);
   pool.submit({ ...bus, seq: 1, data: big.subarray(16) });

@@ -17,7 +17,11 @@ async function post(g: TestGateway, token: string, path: string, body: unknown, 
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
     body: JSON.stringify(body),
   });
-  return { status: res.status, replayed: res.headers.get('idempotent-replayed') === 'true', body: (await res.json()) as Record<string, unknown> };
+  return {
+    status: res.status,
+    replayed: res.headers.get('idempotent-replayed') === 'true',
+    body: (await res.json()) as Record<string, unknown>,
+  };
 }
 
 async function eventsOf(g: TestGateway, token: string, type: string): Promise<{ data: Record<string, unknown> }[]> {
@@ -30,10 +34,19 @@ async function setup(dir = tempDir()) {
   const g = await startGateway(
     {
       http: { tokens: [{ name: 'ops', role: 'operator', doorGroups: ['*'], sha256: sha256Hex(operator) }] },
-      drivers: { modbus: { enabled: true, lines: [{ id: 'dead', transport: 'tcp', host: '127.0.0.1', port: closedPort, timeoutMs: 200, retries: 0 }] } },
+      drivers: {
+        modbus: {
+          enabled: true,
+          lines: [{ id: 'dead', transport: 'tcp', host: '127.0.0.1', port: closedPort, timeoutMs: 200, retries: 0 }],
+        },
+      },
       devices: [
         { id: 'gate-ctl', zone: 'yard', mqtt: { username: 'gate-ctl', passwordHash: await hashPassword('gate-pw') } },
-        { id: 'dead-ctl', zone: 'yard', modbus: { line: 'dead', pollMs: 600000, points: [{ name: 'relay', table: 'coil', address: 1, type: 'bool', writable: true }] } },
+        {
+          id: 'dead-ctl',
+          zone: 'yard',
+          modbus: { line: 'dead', pollMs: 600000, points: [{ name: 'relay', table: 'coil', address: 1, type: 'bool', writable: true }] },
+        },
       ],
       locks: [
         { id: 'yard-gate', group: 'yard', device: 'gate-ctl' },

@@ -9,7 +9,16 @@ import { startModbusPeer } from './helpers/modbus.js';
 interface AccessEvent {
   type: string;
   subject: string;
-  data: { lock: string; action: string; by: string | null; role: string | null; via: string; detail: string; seconds?: number; reason: string | null };
+  data: {
+    lock: string;
+    action: string;
+    by: string | null;
+    role: string | null;
+    via: string;
+    detail: string;
+    seconds?: number;
+    reason: string | null;
+  };
 }
 
 const ROLES = {
@@ -25,8 +34,17 @@ async function setup(t: Test) {
   const peer = await startModbusPeer();
   const tokens = Object.fromEntries(Object.keys(ROLES).map((k) => [k, newApiToken()])) as Record<Who, string>;
   const g = await startGateway({
-    http: { tokens: Object.entries(ROLES).map(([name, r]) => ({ name, role: r.role, doorGroups: [...r.doorGroups], sha256: sha256Hex(tokens[name as Who]) })) },
-    drivers: { modbus: { enabled: true, lines: [{ id: 'bus', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0 }] } },
+    http: {
+      tokens: Object.entries(ROLES).map(([name, r]) => ({
+        name,
+        role: r.role,
+        doorGroups: [...r.doorGroups],
+        sha256: sha256Hex(tokens[name as Who]),
+      })),
+    },
+    drivers: {
+      modbus: { enabled: true, lines: [{ id: 'bus', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0 }] },
+    },
     devices: [
       {
         id: 'door-ctl',
@@ -54,10 +72,15 @@ async function setup(t: Test) {
     removeDir(g.dir);
   });
   const call = (who: Who | 'none' | 'bad', lock: string, action: string, body?: Record<string, unknown>) =>
-    api<{ granted: boolean; detail: string }>(g.httpUrl, `/api/v1/locks/${lock}/${action}`, who === 'none' ? undefined : who === 'bad' ? 'opt_nope' : tokens[who], {
-      method: 'POST',
-      body: body ?? {},
-    });
+    api<{ granted: boolean; detail: string }>(
+      g.httpUrl,
+      `/api/v1/locks/${lock}/${action}`,
+      who === 'none' ? undefined : who === 'bad' ? 'opt_nope' : tokens[who],
+      {
+        method: 'POST',
+        body: body ?? {},
+      },
+    );
   const access = async () =>
     (await api<{ events: AccessEvent[] }>(g.httpUrl, '/api/v1/events?type=access.*&limit=5000', tokens.admin)).body.events.reverse();
   return { g, peer, tokens, call, access };
@@ -107,7 +130,11 @@ t.test('RBAC matrix: every role × door group × action, each attempt audited', 
     events.find((e) => e.data.by === 'op-lobby' && e.subject === 'server-room'),
     { type: 'access.denied', data: { action: 'unlock', role: 'operator', via: 'api', detail: /not allowed for door group "secure"/ } },
   );
-  t.match(events.filter((e) => e.data.by === null), [{ data: { detail: 'missing bearer token' } }, { data: { detail: 'invalid token' } }], 'unauthenticated attempts too');
+  t.match(
+    events.filter((e) => e.data.by === null),
+    [{ data: { detail: 'missing bearer token' } }, { data: { detail: 'invalid token' } }],
+    'unauthenticated attempts too',
+  );
 });
 
 t.test('timed unlock re-locks by itself; MQTT locks get commands; shutdown locks doors still open', async (t) => {
@@ -136,7 +163,7 @@ t.test('timed unlock re-locks by itself; MQTT locks get commands; shutdown locks
   t.equal(res.status, 200);
   t.match(await cmd, { action: 'unlock', args: { seconds: 30 } }, 'the gate controller got the unlock command');
 
-  res = await call('admin', 'lobby-door', 'unlock', { seconds: 60 });
+  await call('admin', 'lobby-door', 'unlock', { seconds: 60 });
   t.equal(peer.coils[1], true);
   await g.stop();
   t.equal(peer.coils[1], false, 'fail-secure: a door in a timed unlock is locked when the gateway stops');

@@ -18,13 +18,17 @@ const PERM: Record<number, Record<WordOrder, number[]>> = {
   },
 };
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
-const permute = (be: Buffer, order: WordOrder) => Buffer.from(PERM[be.length]![order].map((i) => be[i]!));
+const permute = (be: Buffer, order: WordOrder) => Buffer.from(PERM[be.length][order].map((i) => be[i]));
 const written = (n: number, write: (b: Buffer) => void) => {
   const b = Buffer.alloc(n);
   write(b);
   return b;
 };
-const spec = (type: DataType, order: WordOrder = 'ABCD', extra: { width?: number; bit?: number; scale?: number; offset?: number } = {}) => ({
+const spec = (
+  type: DataType,
+  order: WordOrder = 'ABCD',
+  extra: { width?: number; bit?: number; scale?: number; offset?: number } = {},
+) => ({
   type,
   order,
   width: extra.width ?? registerWidth(type),
@@ -101,13 +105,20 @@ t.test('strings', async (t) => {
     t.equal(decodePoint(spec('string', order, w3), hex('45484C4C004F'), 0), 'HELLO', `bytes swapped, ${order}`);
     t.same(encodePoint(spec('string', order, w3), 'HELLO'), hex('45484C4C004F'), `swapped and padded, ${order}`);
   }
-  t.equal(decodePoint(spec('string', 'ABCD', { width: 4 }), Buffer.from(' AB \0 \0\0', 'latin1'), 0), ' AB', 'trailing NULs and spaces trimmed, leading kept');
+  t.equal(
+    decodePoint(spec('string', 'ABCD', { width: 4 }), Buffer.from(' AB \0 \0\0', 'latin1'), 0),
+    ' AB',
+    'trailing NULs and spaces trimmed, leading kept',
+  );
   t.equal(decodePoint(spec('string', 'ABCD', { width: 2 }), hex('0000 0000'), 0), '', 'all NULs');
   t.equal(decodePoint(spec('string', 'ABCD', { width: 1, scale: 10, offset: 1 }), hex('4869'), 0), 'Hi', 'not scaled');
   t.equal(decodePoint(spec('string', 'ABCD', { width: 1 }), hex('CAFE E921'), 2), '\u00e9!', 'latin1, at an offset');
   t.same(encodePoint(spec('string', 'ABCD', w3), 'HELLO!'), Buffer.from('HELLO!'), 'exact fit');
   t.same(encodePoint(spec('string', 'ABCD', { width: 1 }), 'é'), hex('E900'), 'latin1 encode');
-  t.throws(() => encodePoint(spec('string', 'ABCD', w3), 'HELLO!!'), new RangeError('"HELLO!!" is 7 characters, does not fit 3 registers (6)'));
+  t.throws(
+    () => encodePoint(spec('string', 'ABCD', w3), 'HELLO!!'),
+    new RangeError('"HELLO!!" is 7 characters, does not fit 3 registers (6)'),
+  );
   t.throws(() => encodePoint(spec('string', 'ABCD', w3), '5€'), new RangeError('"5€" has a character outside latin1 at 1'));
 });
 
@@ -139,8 +150,14 @@ t.test('scale and offset', async (t) => {
   t.equal(decodePoint(spec('int32', 'CDAB', { scale: 2, offset: 1 }), hex('FFFE FFFF'), 0), -3, '-2 × 2 + 1');
   t.equal(decodePoint(spec('float32', 'ABCD', { scale: 2, offset: 1 }), hex('BE200000'), 0), 0.6875);
   t.same(encodePoint(spec('float32', 'ABCD', { scale: 2, offset: 1 }), 0.6875), hex('BE200000'));
-  t.throws(() => encodePoint(spec('uint16', 'ABCD', { scale: 0.5 }), 40000), new RangeError('40000 (raw 80000) does not fit uint16 (0..65535)'));
-  t.throws(() => encodePoint(spec('float32', 'ABCD', { scale: 0 }), 1), new RangeError('1 (raw Infinity) is not a finite number for float32'));
+  t.throws(
+    () => encodePoint(spec('uint16', 'ABCD', { scale: 0.5 }), 40000),
+    new RangeError('40000 (raw 80000) does not fit uint16 (0..65535)'),
+  );
+  t.throws(
+    () => encodePoint(spec('float32', 'ABCD', { scale: 0 }), 1),
+    new RangeError('1 (raw Infinity) is not a finite number for float32'),
+  );
 });
 
 t.test('range and type errors', async (t) => {

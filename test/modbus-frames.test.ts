@@ -84,7 +84,8 @@ t.test('parseResponsePdu', async (t) => {
   t.same(parseResponsePdu(hex('01 0013 0013'), hex('01 03 CD 6B 05')), { ok: true, data: hex('CD 6B 05') });
   t.same(parseResponsePdu(hex('02 00C4 0016'), hex('02 03 AC DB 35')), { ok: true, data: hex('AC DB 35') });
   t.same(parseResponsePdu(hex('04 0008 0001'), hex('04 02 000A')), { ok: true, data: hex('000A') });
-  for (const w of ['05 00AC FF00', '06 0001 0003']) t.same(parseResponsePdu(hex(w), hex(w)), { ok: true, data: Buffer.alloc(0) }, `echo ${w}`);
+  for (const w of ['05 00AC FF00', '06 0001 0003'])
+    t.same(parseResponsePdu(hex(w), hex(w)), { ok: true, data: Buffer.alloc(0) }, `echo ${w}`);
   t.same(parseResponsePdu(hex('0F 0013 000A 02 CD 01'), hex('0F 0013 000A')), { ok: true, data: Buffer.alloc(0) });
   t.same(parseResponsePdu(hex('10 0001 0002 04 000A 0102'), hex('10 0001 0002')), { ok: true, data: Buffer.alloc(0) });
 

@@ -9,7 +9,15 @@ import { freePort } from './helpers/gateway.js';
 import { startModbusPeer } from './helpers/modbus.js';
 import { modbus } from '../drivers/modbus/index.js';
 
-const tcp = (port: number): ModbusLineConfig => ({ id: 'l', transport: 'tcp', host: '127.0.0.1', port, timeoutMs: 300, retries: 0, interFrameDelayMs: 0 });
+const tcp = (port: number): ModbusLineConfig => ({
+  id: 'l',
+  transport: 'tcp',
+  host: '127.0.0.1',
+  port,
+  timeoutMs: 300,
+  retries: 0,
+  interFrameDelayMs: 0,
+});
 
 t.test('a write jumps ahead of queued polls; requests never overlap', async (t) => {
   const peer = await startModbusPeer();
@@ -17,12 +25,18 @@ t.test('a write jumps ahead of queued polls; requests never overlap', async (t) 
   const line = new ModbusLine(tcp(peer.port), new Metrics().of(modbus));
   t.teardown(() => line.close());
   const done: string[] = [];
-  const polls = Array.from({ length: 20 }, (_, i) => line.request(1, buildReadPdu('holding', i, 2), 'poll').then(() => done.push(`poll${i}`)));
+  const polls = Array.from({ length: 20 }, (_, i) =>
+    line.request(1, buildReadPdu('holding', i, 2), 'poll').then(() => done.push(`poll${i}`)),
+  );
   // Queued after 20 polls, but only the poll already on the wire may finish before it.
   const write = line.request(1, buildWriteRegistersPdu(100, Buffer.from([0x12, 0x34])), 'write').then(() => done.push('write'));
   await Promise.all([...polls, write]);
   t.ok(done.indexOf('write') <= 1, `write finished at position ${done.indexOf('write')} of ${done.length}`);
-  t.same(done.filter((d) => d !== 'write'), Array.from({ length: 20 }, (_, i) => `poll${i}`), 'polls keep their order');
+  t.same(
+    done.filter((d) => d !== 'write'),
+    Array.from({ length: 20 }, (_, i) => `poll${i}`),
+    'polls keep their order',
+  );
   t.equal(peer.holding[100], 0x1234);
 });
 

@@ -8,7 +8,7 @@ import { parseConfig } from '../config/site.js';
 import { formatPlan, planRequests, planWithoutCoalescing, type PlannedRequest } from '../drivers/modbus/planner.js';
 import { resolvePoints, type ResolvedPoint } from '../drivers/modbus/points.js';
 import type { ModbusDeviceConfig } from '../drivers/modbus/schema.js';
-import { CLI, outpost } from './helpers/cli.js';
+import { outpost } from './helpers/cli.js';
 
 const LINE = { id: 'plant-tcp', transport: 'tcp', host: '10.0.0.5' };
 
@@ -19,7 +19,7 @@ function siteYaml(devices: Record<string, unknown>[]): string {
 /** A device's `modbus` section as the config loader gives it: validated, defaults filled. */
 function device(modbus: Record<string, unknown>): ModbusDeviceConfig {
   const cfg = parseConfig(siteYaml([{ id: 'dev', zone: 'z', modbus: { line: 'plant-tcp', ...modbus } }]), 'test.yaml');
-  return cfg.devices[0]!.modbus!;
+  return cfg.devices[0].modbus!;
 }
 
 function plan(modbus: Record<string, unknown>): { dev: ModbusDeviceConfig; points: ResolvedPoint[]; requests: PlannedRequest[] } {
@@ -61,14 +61,28 @@ t.test('a gap up to maxGap is bridged; a wider gap splits', async (t) => {
 
 t.test('maxRegistersPerRequest splits a long run: 40 registers with max 32 → 32 + 8', async (t) => {
   const { requests } = plan({ maxRegistersPerRequest: 32, points: regs(40) });
-  t.same(requests.map((r) => [r.start, r.count, r.points.length]), [[0, 32, 32], [32, 8, 8]]);
+  t.same(
+    requests.map((r) => [r.start, r.count, r.points.length]),
+    [
+      [0, 32, 32],
+      [32, 8, 8],
+    ],
+  );
 });
 
 t.test('maxCoilsPerRequest splits coils', async (t) => {
   const coils = Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, table: 'coil', address: 100 + i, type: 'bool' }));
   const { requests } = plan({ maxCoilsPerRequest: 8, maxRegistersPerRequest: 1, points: coils });
-  const expected = [['coil', 100, 8], ['coil', 108, 8], ['coil', 116, 4]];
-  t.same(requests.map((r) => [r.table, r.start, r.count]), expected, 'the register limit does not apply to coils');
+  const expected = [
+    ['coil', 100, 8],
+    ['coil', 108, 8],
+    ['coil', 116, 4],
+  ];
+  t.same(
+    requests.map((r) => [r.table, r.start, r.count]),
+    expected,
+    'the register limit does not apply to coils',
+  );
 });
 
 t.test('different tables never merge; order is pollMs, then coil/discrete/holding/input, then start', async (t) => {
@@ -126,16 +140,23 @@ t.test('a point wider than one request is an error naming it, its width and the 
   const dev = device({ points: [{ name: 'serial_no', table: 'holding', address: 0, type: 'string', length: 125 }] });
   t.throws(() => planRequests(resolvePoints(dev).points, { ...dev, maxRegistersPerRequest: 32 }), { message: msg });
   // ...and so does config validation, with the position of the device's modbus section.
-  t.throws(() => device({ maxRegistersPerRequest: 32, points: [{ name: 'serial_no', table: 'holding', address: 0, type: 'string', length: 125 }] }), {
-    message: `test.yaml:13:7 devices[0].modbus: ${msg}`,
-  });
+  t.throws(
+    () =>
+      device({ maxRegistersPerRequest: 32, points: [{ name: 'serial_no', table: 'holding', address: 0, type: 'string', length: 125 }] }),
+    {
+      message: `test.yaml:13:7 devices[0].modbus: ${msg}`,
+    },
+  );
 });
 
 t.test('planWithoutCoalescing gives one request per point', async (t) => {
   const { points, requests } = plan({ points: regs(5, 0, { type: 'uint32' }).map((p, i) => ({ ...p, address: i * 2 })) });
   t.equal(requests.length, 1);
   const base = planWithoutCoalescing(points);
-  t.same(base.map((r) => [r.start, r.count, r.points.length]), [0, 2, 4, 6, 8].map((a) => [a, 2, 1]));
+  t.same(
+    base.map((r) => [r.start, r.count, r.points.length]),
+    [0, 2, 4, 6, 8].map((a) => [a, 2, 1]),
+  );
 });
 
 t.test('formatPlan: aligned lines with FC, ranges, counts and unused registers', async (t) => {
@@ -171,8 +192,6 @@ t.test('formatPlan: aligned lines with FC, ranges, counts and unused registers',
 });
 
 // --- the CLI, as a child process ---
-
-
 
 t.test('outpost modbus plan', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-modbus-plan-'));
@@ -230,7 +249,10 @@ t.test('outpost modbus plan', async (t) => {
   const one = await outpost(['modbus', 'plan', '-c', file, '--device', 'relay-2', '--json']);
   t.equal(one.code, 0, one.stderr);
   const json = JSON.parse(one.stdout) as { devices: { device: string; requests: { functionCode: number }[] }[]; totals: unknown };
-  t.same(json.devices.map((d) => [d.device, d.requests.map((q) => q.functionCode)]), [['relay-2', [1, 1, 2]]]);
+  t.same(
+    json.devices.map((d) => [d.device, d.requests.map((q) => q.functionCode)]),
+    [['relay-2', [1, 1, 2]]],
+  );
   t.same(json.totals, { devices: 1, points: 4, requests: 3, uncoalesced: 4 });
 
   const nope = await outpost(['modbus', 'plan', '--config', file, '--device', 'nope']);

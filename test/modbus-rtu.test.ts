@@ -55,7 +55,9 @@ t.test('RTU polling and writes through a pseudo-terminal pair', async (t) => {
   cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
 
   const g = await startGateway({
-    drivers: { modbus: { enabled: true, lines: [{ id: 'rs485', transport: 'rtu', path: a, baudRate: 19200, parity: 'none', timeoutMs: 500 }] } },
+    drivers: {
+      modbus: { enabled: true, lines: [{ id: 'rs485', transport: 'rtu', path: a, baudRate: 19200, parity: 'none', timeoutMs: 500 }] },
+    },
     devices: [
       {
         id: 'plc',
@@ -81,10 +83,14 @@ t.test('RTU polling and writes through a pseudo-terminal pair', async (t) => {
     const rows = (await api<{ readings: ReadingRow[] }>(g.httpUrl, '/api/v1/readings?device=plc&limit=10000', g.adminToken)).body.readings;
     return new Map(rows.map((r) => [r.point, r.value]));
   };
-  const first = await waitFor(async () => {
-    const m = await latest();
-    return m.size === 3 ? m : undefined;
-  }, 'RTU readings', 5000);
+  const first = await waitFor(
+    async () => {
+      const m = await latest();
+      return m.size === 3 ? m : undefined;
+    },
+    'RTU readings',
+    5000,
+  );
   t.equal(first.get('word'), 0x1234);
   t.ok(Math.abs((first.get('pi') as number) - Math.PI) < 1e-6, 'float32 over RTU');
   t.equal(first.get('relay'), false);
@@ -108,7 +114,7 @@ t.test('corrupted and short RTU frames are counted by reason', async (t) => {
   const server = createServer((sock) => {
     sockets.add(sock);
     sock.on('data', (req) => {
-      const reply = Buffer.from([req[0]!, 0x03, 0x02, 0x00, 0x2a, 0xde, 0xad]);
+      const reply = Buffer.from([req[0], 0x03, 0x02, 0x00, 0x2a, 0xde, 0xad]);
       sock.write(req[0] === 1 ? reply : reply.subarray(0, 3));
     });
   });
@@ -120,7 +126,12 @@ t.test('corrupted and short RTU frames are counted by reason', async (t) => {
   const port = (server.address() as AddressInfo).port;
   const point = [{ name: 'x', table: 'holding', address: 0, type: 'uint16' }];
   const g = await startGateway({
-    drivers: { modbus: { enabled: true, lines: [{ id: 'gw', transport: 'rtu-over-tcp', host: '127.0.0.1', port, baudRate: 115200, timeoutMs: 100, retries: 0 }] } },
+    drivers: {
+      modbus: {
+        enabled: true,
+        lines: [{ id: 'gw', transport: 'rtu-over-tcp', host: '127.0.0.1', port, baudRate: 115200, timeoutMs: 100, retries: 0 }],
+      },
+    },
     devices: [
       { id: 'crc', zone: 'z', modbus: { line: 'gw', unit: 1, pollMs: 50, offlineAfterFailures: 2, points: point } },
       { id: 'cut', zone: 'z', modbus: { line: 'gw', unit: 2, pollMs: 50, offlineAfterFailures: 2, points: point } },
@@ -130,16 +141,22 @@ t.test('corrupted and short RTU frames are counted by reason', async (t) => {
     await g.stop();
     removeDir(g.dir);
   });
-  const metrics = await waitFor(async () => {
-    const m = (await api<string>(g.httpUrl, '/metrics')).body;
-    return /reason="bad_crc"\} [1-9]/.test(m) && /reason="short_frame"\} [1-9]/.test(m) ? m : undefined;
-  }, 'both kinds of frame errors counted', 5000);
+  const metrics = await waitFor(
+    async () => {
+      const m = (await api<string>(g.httpUrl, '/metrics')).body;
+      return /reason="bad_crc"\} [1-9]/.test(m) && /reason="short_frame"\} [1-9]/.test(m) ? m : undefined;
+    },
+    'both kinds of frame errors counted',
+    5000,
+  );
   t.match(metrics, /outpost_modbus_frame_errors_total\{line="gw",reason="bad_crc"\} [1-9]/);
   t.match(metrics, /outpost_modbus_frame_errors_total\{line="gw",reason="short_frame"\} [1-9]/);
   const rows = (await api<{ readings: ReadingRow[] }>(g.httpUrl, '/api/v1/readings?limit=10', g.adminToken)).body.readings;
   t.same(rows, [], 'no reading made from a garbled frame');
   const offline = async () => {
-    const s = (await api<{ drivers: { modbus: { devices: Record<string, { online: boolean }> } } }>(g.httpUrl, '/api/v1/status', g.adminToken)).body;
+    const s = (
+      await api<{ drivers: { modbus: { devices: Record<string, { online: boolean }> } } }>(g.httpUrl, '/api/v1/status', g.adminToken)
+    ).body;
     return !s.drivers.modbus.devices.crc?.online && !s.drivers.modbus.devices.cut?.online ? true : undefined;
   };
   t.ok(await waitFor(offline, 'both devices offline', 5000), 'both devices are marked offline');

@@ -39,7 +39,10 @@ t.test('MQTT credentials and ACL', async (t) => {
   t.test('a device publishes under its own prefix; connect/disconnect are events', async (t) => {
     const c = await connect(g.mqttPort, { username: 'lock-1', password: 's3cret-1' });
     await publish(c, 'devices/test/lobby/lock-1/telemetry', JSON.stringify({ locked: true }));
-    t.same((await readings('lock-1')).map((r) => r.value), [true]);
+    t.same(
+      (await readings('lock-1')).map((r) => r.value),
+      [true],
+    );
     await endClient(c);
     const offline = await waitFor(async () => {
       const ev = await events('device.offline');
@@ -47,7 +50,10 @@ t.test('MQTT credentials and ACL', async (t) => {
     }, 'device.offline event');
     t.equal(offline.data?.reason, 'disconnect');
     const online = await events('device.online');
-    t.ok(online.some((e) => e.subject === 'lock-1'), 'device.online recorded');
+    t.ok(
+      online.some((e) => e.subject === 'lock-1'),
+      'device.online recorded',
+    );
   });
 
   t.test("publishing under another device's prefix closes the connection and stores nothing", async (t) => {
@@ -115,7 +121,8 @@ t.test('MQTT credentials and ACL', async (t) => {
     const before = (await events('device.offline')).length;
     c.stream.destroy(); // ungraceful: the broker publishes the will
     await waitFor(async () => ((await events('device.offline')).length > before ? true : undefined), 'offline after will');
-    const devicesList = (await api<{ devices: { id: string; online: boolean }[] }>(g.httpUrl, '/api/v1/devices', g.adminToken)).body.devices;
+    const devicesList = (await api<{ devices: { id: string; online: boolean }[] }>(g.httpUrl, '/api/v1/devices', g.adminToken)).body
+      .devices;
     t.equal(devicesList.find((d) => d.id === 'lock-1')?.online, false);
     c.end(true);
   });
@@ -130,6 +137,9 @@ t.test('anonymous loopback policy allows local tools', async (t) => {
   const c = await connect(g.mqttPort);
   await publish(c, 'devices/test/any/tool/telemetry', JSON.stringify({ v: 7 }));
   const rows = (await api<{ readings: ReadingRow[] }>(g.httpUrl, '/api/v1/readings?device=tool', g.adminToken)).body.readings;
-  t.same(rows.map((r) => r.value), [7]);
+  t.same(
+    rows.map((r) => r.value),
+    [7],
+  );
   await endClient(c);
 });

@@ -21,14 +21,11 @@ t.test('MQTT ingest', async (t) => {
     const ts = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
     await publish(client, TOPIC('obj'), JSON.stringify({ temp: 21.5, door: true, mode: 'eco', ts }));
     const rows = await readings('obj');
-    t.same(
-      rows.map((r) => [r.point, r.value, r.ts]).sort(),
-      [
-        ['door', true, new Date(ts).toISOString()],
-        ['mode', 'eco', new Date(ts).toISOString()],
-        ['temp', 21.5, new Date(ts).toISOString()],
-      ],
-    );
+    t.same(rows.map((r) => [r.point, r.value, r.ts]).sort(), [
+      ['door', true, new Date(ts).toISOString()],
+      ['mode', 'eco', new Date(ts).toISOString()],
+      ['temp', 21.5, new Date(ts).toISOString()],
+    ]);
   });
 
   t.test('JSON object without ts uses receive time; value objects carry unit and quality', async (t) => {
@@ -38,7 +35,7 @@ t.test('MQTT ingest', async (t) => {
     t.equal(r?.value, 3.25);
     t.equal(r?.unit, 'm3/h');
     t.equal(r?.quality, 'uncertain');
-    t.ok(Date.parse(r!.ts) >= before - 1 && Date.parse(r!.ts) <= Date.now(), 'ts is the receive time');
+    t.ok(Date.parse(r.ts) >= before - 1 && Date.parse(r.ts) <= Date.now(), 'ts is the receive time');
   });
 
   t.test('JSON array of objects', async (t) => {
@@ -116,7 +113,11 @@ t.test('MQTT ingest', async (t) => {
     await publish(client, TOPIC('bad'), JSON.stringify({ temp: 19 }));
     t.equal(client.connected, true, 'client still connected');
     const rows = await readings('bad');
-    t.same(rows.map((r) => [r.point, r.value]), [['temp', 19]], 'only the good reading was stored');
+    t.same(
+      rows.map((r) => [r.point, r.value]),
+      [['temp', 19]],
+      'only the good reading was stored',
+    );
     const metrics = (await api<string>(g.httpUrl, '/metrics')).body;
     const rejects = (reason: string) => metricValue(metrics, 'outpost_rejects_total', { driver: 'mqtt', reason });
     t.equal(rejects('invalid_json'), 1);
@@ -153,8 +154,12 @@ t.test('MQTT ingest', async (t) => {
     t.teardown(() => endClient(c3));
     for (let i = 0; i < 400; i++) c3.publish(TOPIC('flood'), JSON.stringify({ n: i }), { qos: 0 });
     const count = async () =>
-      (await api<{ rows: number[][] }>(g3.httpUrl, '/api/v1/query', g3.adminToken, { method: 'POST', body: { sql: "SELECT count(*)::INT FROM readings WHERE device = 'flood'" } }))
-        .body.rows[0]![0];
+      (
+        await api<{ rows: number[][] }>(g3.httpUrl, '/api/v1/query', g3.adminToken, {
+          method: 'POST',
+          body: { sql: "SELECT count(*)::INT FROM readings WHERE device = 'flood'" },
+        })
+      ).body.rows[0][0];
     await waitFor(async () => ((await count()) === 400 ? true : undefined), 'all 400 QoS0 readings', 15_000);
     const metrics = (await api<string>(g3.httpUrl, '/metrics')).body;
     t.equal(metricValue(metrics, 'outpost_rejects_total', { reason: 'queue_full' }), 0, 'nothing dropped');
@@ -198,5 +203,9 @@ t.test('a QoS2 retransmission (DUP) is stored once', async (t) => {
   sock.write(generate({ cmd: 'pubrel', messageId: 7 }));
   await until('pubcomp');
   const rows = (await api<{ readings: ReadingRow[] }>(g.httpUrl, '/api/v1/readings?device=qos2', g.adminToken)).body.readings;
-  t.same(rows.map((r) => r.value), [1], 'one reading, not two');
+  t.same(
+    rows.map((r) => r.value),
+    [1],
+    'one reading, not two',
+  );
 });

@@ -44,16 +44,28 @@ t.test('TLS and WebSocket listeners', async (t) => {
   });
   await publish(tls, 'devices/test/z/tls-dev/telemetry', JSON.stringify({ secure: 1 }));
   await endClient(tls);
-  t.same((await readings('tls-dev')).map((r) => r.value), [1], 'QoS1 over TLS stored before PUBACK');
+  t.same(
+    (await readings('tls-dev')).map((r) => r.value),
+    [1],
+    'QoS1 over TLS stored before PUBACK',
+  );
 
   // The loopback rule must see the real peer address behind TLS: anonymous from 127.0.0.1 works.
   const anonTls = await connect(ports.tls!, { protocol: 'mqtts', ca: readFileSync(join(TLS_DIR, 'cert.pem')), servername: 'localhost' });
   await publish(anonTls, 'devices/test/z/anon-tls/telemetry', '{"x": 2}');
   await endClient(anonTls);
-  t.same((await readings('anon-tls')).map((r) => r.value), [2], 'anonymous TLS from loopback accepted');
+  t.same(
+    (await readings('anon-tls')).map((r) => r.value),
+    [2],
+    'anonymous TLS from loopback accepted',
+  );
 
   const ws = await connect(ports.ws!, { protocol: 'ws', path: '/' });
   await publish(ws, 'devices/test/z/ws-dev/telemetry', JSON.stringify({ via: 'ws' }));
   await endClient(ws);
-  t.same((await readings('ws-dev')).map((r) => r.value), ['ws'], 'QoS1 over WebSocket stored (anonymous from loopback)');
+  t.same(
+    (await readings('ws-dev')).map((r) => r.value),
+    ['ws'],
+    'QoS1 over WebSocket stored (anonymous from loopback)',
+  );
 });

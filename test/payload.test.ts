@@ -16,15 +16,27 @@ t.test('accepted forms', async (t) => {
   t.same(decode('{"a": 1, "ts": 1780000000000}')[0]?.ts, 1780000000000, 'ts in ms');
   t.same(decode('{"a": 1, "ts": 1780000000}')[0]?.ts, 1780000000000, 'ts in seconds');
   t.same(decode('{"a": 1, "ts": "2026-05-01T00:00:00.250Z"}')[0]?.ts, Date.UTC(2026, 4, 1, 0, 0, 0, 250), 'ISO ts');
-  t.same(decode('[{"a": 1}, {"a": 2}]').map((r) => r.value), [1, 2]);
-  t.same(decode('{"a": {"value": 2, "unit": "V", "quality": "bad"}}'), [{ ts: NOW, device: 'd1', point: 'a', value: 2, unit: 'V', quality: 'bad' }]);
+  t.same(
+    decode('[{"a": 1}, {"a": 2}]').map((r) => r.value),
+    [1, 2],
+  );
+  t.same(decode('{"a": {"value": 2, "unit": "V", "quality": "bad"}}'), [
+    { ts: NOW, device: 'd1', point: 'a', value: 2, unit: 'V', quality: 'bad' },
+  ]);
   t.same(decode('-1.5e3', 'p'), [{ ts: NOW, device: 'd1', point: 'p', value: -1500 }]);
   t.same(decode(' false ', 'p')[0]?.value, false);
   t.same(decode('[]'), [], 'an empty array is no readings');
 });
 
 t.test('SenML (RFC 8428)', async (t) => {
-  const r = decode(JSON.stringify([{ bn: 'dev:', bt: 1780000000, bu: 'A', bv: 10, n: 'i', v: 1 }, { n: 'i', t: 1, v: 2, u: 'mA' }, { n: 's', vs: 'on' }, { n: 'rel', t: -5, v: 0 }]));
+  const r = decode(
+    JSON.stringify([
+      { bn: 'dev:', bt: 1780000000, bu: 'A', bv: 10, n: 'i', v: 1 },
+      { n: 'i', t: 1, v: 2, u: 'mA' },
+      { n: 's', vs: 'on' },
+      { n: 'rel', t: -5, v: 0 },
+    ]),
+  );
   t.same(
     r.map((x) => [x.point, x.ts, x.value, x.unit]),
     [
@@ -74,7 +86,14 @@ t.test('topics', async (t) => {
   t.same(parseDeviceTopic('devices/s/z/d/telemetry'), { site: 's', zone: 'z', device: 'd', kind: 'telemetry' });
   t.same(parseDeviceTopic('devices/s/z/d/telemetry/temp'), { site: 's', zone: 'z', device: 'd', kind: 'telemetry', point: 'temp' });
   t.same(parseDeviceTopic('devices/s/z/d/status')?.kind, 'status');
-  for (const bad of ['devices/s/z/d', 'devices/s/z/d/other', 'devices/s/z/d/status/x', 'devices//z/d/telemetry', 'x/s/z/d/telemetry', 'devices/s/z/d/telemetry/']) {
+  for (const bad of [
+    'devices/s/z/d',
+    'devices/s/z/d/other',
+    'devices/s/z/d/status/x',
+    'devices//z/d/telemetry',
+    'x/s/z/d/telemetry',
+    'devices/s/z/d/telemetry/',
+  ]) {
     t.equal(parseDeviceTopic(bad), null, bad);
   }
 });

@@ -9,7 +9,11 @@ import { connect, endClient, metricValue, publish, removeDir, startGateway, api,
 import { mqtt } from '../drivers/mqtt/index.js';
 
 /** A request from another loopback address, so one test can be several "clients". */
-async function from(source: string, url: string, token?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: { error?: string } }> {
+async function from(
+  source: string,
+  url: string,
+  token?: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: { error?: string } }> {
   const dispatcher = new Agent({ localAddress: source });
   try {
     const res = await request(url, { dispatcher, headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -24,7 +28,9 @@ t.test('failed authentications: an address is blocked after the limit; others ar
   const good = newApiToken();
   const lines: string[] = [];
   const g = await startGateway(
-    { http: { tokens: [{ name: 'ops', role: 'operator', sha256: sha256Hex(good) }], rateLimit: { authFailures: { max: 3, windowS: 60 } } } },
+    {
+      http: { tokens: [{ name: 'ops', role: 'operator', sha256: sha256Hex(good) }], rateLimit: { authFailures: { max: 3, windowS: 60 } } },
+    },
     undefined,
     { logLines: lines },
   );
@@ -127,11 +133,17 @@ t.test('MQTT: a client over maxMessagesPerSecond is slowed down and loses nothin
   t.ok(elapsed >= 1400, `the burst was spread out (${elapsed} ms)`);
   await Promise.all(Array.from({ length: 20 }, (_, i) => publish(c, 'devices/test/lab/fast/telemetry', JSON.stringify({ q0: i }), 0)));
   await waitFor(async () => {
-    const r = await api<{ rows: number[][] }>(g.httpUrl, '/api/v1/query', g.adminToken, { method: 'POST', body: { sql: "SELECT count(*)::INT FROM readings WHERE device = 'fast'" } });
-    return r.body.rows[0]![0] === 70 ? true : undefined;
+    const r = await api<{ rows: number[][] }>(g.httpUrl, '/api/v1/query', g.adminToken, {
+      method: 'POST',
+      body: { sql: "SELECT count(*)::INT FROM readings WHERE device = 'fast'" },
+    });
+    return r.body.rows[0][0] === 70 ? true : undefined;
   }, 'all 70 readings stored');
   const metrics = (await api<string>(g.httpUrl, '/metrics')).body;
-  t.ok(metricValue(metrics, 'outpost_rate_limited_total', { surface: 'mqtt', kind: 'throttled' }) >= 40, 'the slowed publishes are counted');
+  t.ok(
+    metricValue(metrics, 'outpost_rate_limited_total', { surface: 'mqtt', kind: 'throttled' }) >= 40,
+    'the slowed publishes are counted',
+  );
   await endClient(c);
 });
 
@@ -146,14 +158,28 @@ t.test('MQTT: a client far over its rate is disconnected; what was acknowledged 
   const acked: number[] = [];
   // Three at the allowed pace (one waits its second), then a burst far over it.
   for (let i = 0; i < 3; i++) await publish(c, 'devices/test/lab/flood/telemetry', JSON.stringify({ n: i }), 1).then(() => acked.push(i));
-  for (let i = 3; i < 20; i++) void publish(c, 'devices/test/lab/flood/telemetry', JSON.stringify({ n: i }), 1).then(() => acked.push(i), () => undefined);
+  for (let i = 3; i < 20; i++)
+    void publish(c, 'devices/test/lab/flood/telemetry', JSON.stringify({ n: i }), 1).then(
+      () => acked.push(i),
+      () => undefined,
+    );
   await closed;
   c.end(true);
   const metrics = (await api<string>(g.httpUrl, '/metrics')).body;
-  t.equal(metricValue(metrics, 'outpost_rate_limited_total', { surface: 'mqtt', kind: 'disconnected' }) >= 1, true, 'the disconnect is counted');
-  const r = await api<{ rows: number[][] }>(g.httpUrl, '/api/v1/query', g.adminToken, { method: 'POST', body: { sql: "SELECT list(value::INT ORDER BY value) FROM readings WHERE device = 'flood'" } });
-  const stored = (r.body.rows[0]![0] as unknown as number[] | null) ?? [];
+  t.equal(
+    metricValue(metrics, 'outpost_rate_limited_total', { surface: 'mqtt', kind: 'disconnected' }) >= 1,
+    true,
+    'the disconnect is counted',
+  );
+  const r = await api<{ rows: number[][] }>(g.httpUrl, '/api/v1/query', g.adminToken, {
+    method: 'POST',
+    body: { sql: "SELECT list(value::INT ORDER BY value) FROM readings WHERE device = 'flood'" },
+  });
+  const stored = (r.body.rows[0][0] as unknown as number[] | null) ?? [];
   t.ok(acked.length >= 3, `the paced messages were acknowledged (${acked.length})`);
-  t.ok(acked.every((n) => stored.includes(n)), `every acknowledged message is stored (acked ${acked.length}, stored ${stored.length})`);
+  t.ok(
+    acked.every((n) => stored.includes(n)),
+    `every acknowledged message is stored (acked ${acked.length}, stored ${stored.length})`,
+  );
   t.ok(stored.length < 20, 'the flood was cut off');
 });

@@ -36,7 +36,9 @@ t.test('change: from/to select the transition; previous and value reach the acti
   t.same(names(e.process([rd(T0 + 2 * M, 'door-1', 'open', false)])), [], 'true → false is not from false to true');
   const numeric = engine([{ id: 'mode', when: { change: { device: 'ahu', point: 'mode', to: 3 } } }]);
   numeric.process([rd(T0, 'ahu', 'mode', 1)]);
-  t.same(names(numeric.process([rd(T0 + M, 'ahu', 'mode', 2), rd(T0 + 2 * M, 'ahu', 'mode', 3), rd(T0 + 3 * M, 'ahu', 'mode', 3)])), ['mode@2']);
+  t.same(names(numeric.process([rd(T0 + M, 'ahu', 'mode', 2), rd(T0 + 2 * M, 'ahu', 'mode', 3), rd(T0 + 3 * M, 'ahu', 'mode', 3)])), [
+    'mode@2',
+  ]);
 });
 
 t.test('change: NaN to NaN is no change (a dead sensor is reported once)', async (t) => {
@@ -87,7 +89,11 @@ t.test('trigger filters: zone glob and tags (all required) select the devices', 
 t.test('device condition: tests the triggering device, for readings and events', async (t) => {
   const e = engine(
     [
-      { id: 'office-hot', when: { reading: { point: 'temp' } }, if: { all: [{ device: { zone: 'office' } }, { value: { op: '>', value: 30 } }] } },
+      {
+        id: 'office-hot',
+        when: { reading: { point: 'temp' } },
+        if: { all: [{ device: { zone: 'office' } }, { value: { op: '>', value: 30 } }] },
+      },
       { id: 'not-critical', when: { reading: { point: 'temp' } }, if: { not: { device: { tags: ['critical'] } } } },
       { id: 'by-id', when: { reading: { point: 'temp' } }, if: { device: { id: 't-*', zone: 'server-room', tags: ['hvac'] } } },
     ],
@@ -95,33 +101,52 @@ t.test('device condition: tests the triggering device, for readings and events',
     DEVICES,
   );
   const out = e.process([rd(T0, 't-1', 'temp', 35), rd(T0, 't-2', 'temp', 35), rd(T0, 't-3', 'temp', 35), rd(T0, 'x', 'temp', 35)]);
-  t.same(names(out, true), ['by-id@0 t-1/temp', 'not-critical@0 t-2/temp', 'by-id@0 t-2/temp', 'office-hot@0 t-3/temp', 'not-critical@0 x/temp']);
+  t.same(names(out, true), [
+    'by-id@0 t-1/temp',
+    'not-critical@0 t-2/temp',
+    'by-id@0 t-2/temp',
+    'office-hot@0 t-3/temp',
+    'not-critical@0 x/temp',
+  ]);
 });
 
 t.test('event rules: an event names its zone (data.zone) or its device (data.device, else subject)', async (t) => {
   const e = engine(
     [
-      { id: 'dock', when: { event: { type: 'detection.person', zone: 'loading-*' } }, then: [{ event: { type: 'x', data: { z: '{{zone}}', d: '{{device}}' } } }] },
+      {
+        id: 'dock',
+        when: { event: { type: 'detection.person', zone: 'loading-*' } },
+        then: [{ event: { type: 'x', data: { z: '{{zone}}', d: '{{device}}' } } }],
+      },
       { id: 'cam-office', when: { event: { type: 'detection.person' } }, if: { device: { zone: 'office' } } },
     ],
     'UTC',
     [{ id: 'cam-1', zone: 'office' }],
   );
   const a = e.process([ev(T0, 'detection.person', 'cam-1', { zone: 'loading-dock', device: 'cam-1' })]);
-  t.same(names(a), ['dock@0'], 'data.zone is the zone; it overrides the camera\'s own zone');
+  t.same(names(a), ['dock@0'], "data.zone is the zone; it overrides the camera's own zone");
   t.same(a[0]?.actions, [{ event: { type: 'x', data: { z: 'loading-dock', d: 'cam-1' } } }]);
   const b = e.process([ev(T0 + M, 'detection.person', 'cam-1')]);
-  t.same(names(b), ['cam-office@1'], 'no data.zone: the subject device\'s zone');
+  t.same(names(b), ['cam-office@1'], "no data.zone: the subject device's zone");
   t.same(names(e.process([ev(T0 + 2 * M, 'detection.person', 'cam-9')])), [], 'an unknown device has no zone');
 });
 
 t.test('config: trigger filters naming no configured zone or tag are errors with a location', async (t) => {
   const site = (when: Obj) =>
     stringify({ site: 't', devices: DEVICES, rules: [{ id: 'r', when, then: [{ alert: { severity: 'low', message: 'm' } }] }] });
-  t.throws(() => parseConfig(site({ reading: { point: 'temp', zone: 'server-rom' } }), 's.yaml'), /s\.yaml:\d+:\d+ rules\[0\]\.when\.reading\.zone: no device is in zone "server-rom" \(zones: server-room, office\)/);
-  t.throws(() => parseConfig(site({ change: { point: 'temp', tags: ['hvac', 'critcal'] } }), 's.yaml'), /rules\[0\]\.when\.change\.tags\[1\]: no device has tag "critcal"/);
+  t.throws(
+    () => parseConfig(site({ reading: { point: 'temp', zone: 'server-rom' } }), 's.yaml'),
+    /s\.yaml:\d+:\d+ rules\[0\]\.when\.reading\.zone: no device is in zone "server-rom" \(zones: server-room, office\)/,
+  );
+  t.throws(
+    () => parseConfig(site({ change: { point: 'temp', tags: ['hvac', 'critcal'] } }), 's.yaml'),
+    /rules\[0\]\.when\.change\.tags\[1\]: no device has tag "critcal"/,
+  );
   t.doesNotThrow(() => parseConfig(site({ reading: { point: 'temp', zone: 'server-*' } }), 's.yaml'));
-  t.doesNotThrow(() => parseConfig(site({ event: { type: 'detection.person', zone: 'loading-dock' } }), 's.yaml'), 'event zones may be camera zones');
+  t.doesNotThrow(
+    () => parseConfig(site({ event: { type: 'detection.person', zone: 'loading-dock' } }), 's.yaml'),
+    'event zones may be camera zones',
+  );
   try {
     parseConfig(site({ change: { point: 'temp', from: [1] } }), 's.yaml');
     t.fail('an array is not a value');

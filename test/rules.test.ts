@@ -19,7 +19,9 @@ function site(peer: ModbusPeer, dir: string, rules: unknown[]) {
   return {
     dataDir: dir,
     timezone: 'UTC',
-    drivers: { modbus: { enabled: true, lines: [{ id: 'bus', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0 }] } },
+    drivers: {
+      modbus: { enabled: true, lines: [{ id: 'bus', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0 }] },
+    },
     devices: [
       {
         id: 'bms',
@@ -70,10 +72,7 @@ t.test('the three example rules, end to end', async (t) => {
         id: 'intruder',
         when: { event: { type: 'detection.person', subject: 'restricted' } },
         if: { time: { between: [hhmm(new Date(now.getTime() - 3_600_000)), hhmm(new Date(now.getTime() + 3_600_000))] } },
-        then: [
-          { lock: { group: 'restricted', action: 'lock' } },
-          { alert: { severity: 'critical', message: 'person in {{subject}}' } },
-        ],
+        then: [{ lock: { group: 'restricted', action: 'lock' } }, { alert: { severity: 'critical', message: 'person in {{subject}}' } }],
       },
       {
         id: 'congestion',
@@ -113,16 +112,27 @@ t.test('the three example rules, end to end', async (t) => {
   await waitFor(() => (!peer.coils[1] && !peer.coils[2] ? true : undefined), 'doors locked');
   // Each audit event is committed just after its coil write: wait for both.
   const lockAudit = await waitFor(async () => {
-    const ev = (await api<{ events: { data: { by: string; via: string } }[] }>(g.httpUrl, '/api/v1/events?type=access.granted', g.adminToken)).body.events;
+    const ev = (
+      await api<{ events: { data: { by: string; via: string } }[] }>(g.httpUrl, '/api/v1/events?type=access.granted', g.adminToken)
+    ).body.events;
     return ev.length >= 2 ? ev : undefined;
   }, 'lock audit events');
-  t.ok(lockAudit.length >= 2 && lockAudit.every((e) => e.data.by === 'rule:intruder' && e.data.via === 'rule'), 'locking is audited as the rule');
-  await waitFor(async () => ((await alerts(g)).some((a) => a.rule === 'intruder' && a.severity === 'critical') ? true : undefined), 'critical alert');
+  t.ok(
+    lockAudit.length >= 2 && lockAudit.every((e) => e.data.by === 'rule:intruder' && e.data.via === 'rule'),
+    'locking is audited as the rule',
+  );
+  await waitFor(
+    async () => ((await alerts(g)).some((a) => a.rule === 'intruder' && a.severity === 'critical') ? true : undefined),
+    'critical alert',
+  );
 
   // 3. Congestion: > 100 vehicles in 5 min at < 20 km/h, and no incident reported.
   for (let i = 0; i < 5; i++) await publish(mqtt, 'devices/test/road/road-7/telemetry', JSON.stringify({ speed: 12, vehicles: 20 }));
   await new Promise((r) => setTimeout(r, 100));
-  t.notOk((await alerts(g)).some((a) => a.rule === 'congestion'), '100 vehicles is not more than 100');
+  t.notOk(
+    (await alerts(g)).some((a) => a.rule === 'congestion'),
+    '100 vehicles is not more than 100',
+  );
   await publish(mqtt, 'devices/test/road/road-7/telemetry', JSON.stringify({ speed: 12, vehicles: 20 }));
   await waitFor(async () => ((await alerts(g)).some((a) => a.rule === 'congestion') ? true : undefined), 'congestion alert');
 
@@ -210,7 +220,8 @@ t.test('webhook actions call local HTTP services; failures are recorded, not fat
   t.same(got[0], { url: '/hook/pump-2', body: '{"text":"pump-2 fault"}' });
   t.equal(got[1]?.url, '/broken');
   const failed = await waitFor(async () => {
-    const ev = (await api<{ events: { data: { error: string } }[] }>(g.httpUrl, '/api/v1/events?type=rule.action_failed', g.adminToken)).body.events;
+    const ev = (await api<{ events: { data: { error: string } }[] }>(g.httpUrl, '/api/v1/events?type=rule.action_failed', g.adminToken))
+      .body.events;
     return ev.length > 0 ? ev : undefined;
   }, 'action_failed event');
   t.match(failed[0]?.data.error, /HTTP 500/);
@@ -235,10 +246,14 @@ t.test('schedule triggers fire at cron times in the site time zone', async (t) =
     await g.stop();
     removeDir(dir);
   });
-  const beats = await waitFor(async () => {
-    const ev = (await api<{ events: { subject: string }[] }>(g.httpUrl, '/api/v1/events?type=x.y', g.adminToken)).body.events;
-    return ev.length >= 2 ? ev : undefined;
-  }, 'two scheduled firings', 5000);
+  const beats = await waitFor(
+    async () => {
+      const ev = (await api<{ events: { subject: string }[] }>(g.httpUrl, '/api/v1/events?type=x.y', g.adminToken)).body.events;
+      return ev.length >= 2 ? ev : undefined;
+    },
+    'two scheduled firings',
+    5000,
+  );
   t.equal(beats[0]?.subject, 'beat', 'a scheduled rule acts with its own id as subject');
 });
 
@@ -248,7 +263,13 @@ t.test('a badge reader opens a door only for credentials on the local allow-list
   const dir = tempDir();
   const g = await startGateway(
     {
-      ...site(peer, dir, [{ id: 'lab-badge', when: { reading: { device: 'reader-lab', point: 'badge' } }, then: [{ badge: { lock: 'lab-door', list: 'staff', seconds: 0 } }] }]),
+      ...site(peer, dir, [
+        {
+          id: 'lab-badge',
+          when: { reading: { device: 'reader-lab', point: 'badge' } },
+          then: [{ badge: { lock: 'lab-door', list: 'staff', seconds: 0 } }],
+        },
+      ]),
       allowLists: { staff: ['04A1B2C3', '1234'] },
     },
     dir,
@@ -258,7 +279,13 @@ t.test('a badge reader opens a door only for credentials on the local allow-list
     removeDir(dir);
   });
   const audit = async () =>
-    (await api<{ events: { type: string; data: { by: string; via: string; detail: string } }[] }>(g.httpUrl, '/api/v1/events?type=access.*', g.adminToken)).body.events;
+    (
+      await api<{ events: { type: string; data: { by: string; via: string; detail: string } }[] }>(
+        g.httpUrl,
+        '/api/v1/events?type=access.*',
+        g.adminToken,
+      )
+    ).body.events;
   const c = await connect(g.mqttPort);
   t.teardown(() => endClient(c));
   await publish(c, 'devices/test/lab/reader-lab/telemetry', JSON.stringify({ badge: 'FFFF0000' }));

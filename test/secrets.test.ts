@@ -12,13 +12,22 @@ import { hashPassword, newApiToken, sha256Hex } from '../gateway/kernel/secrets.
 import { selfSignedCertificate } from '../gateway/kernel/x509.js';
 import { outpost } from './helpers/cli.js';
 import { startCloud } from './helpers/cloud.js';
-import { api, connect, endClient, freePort, publish, removeDir, startGateway, tempDir, waitFor } from './helpers/gateway.js';
+import { connect, endClient, freePort, publish, removeDir, startGateway, tempDir, waitFor } from './helpers/gateway.js';
 import { MODELS_DIR } from './helpers/shared.js';
 import { FAST_SYNC } from './helpers/sync.js';
 
 const quiet = () => createLogger('silent', { pretty: false });
 const site = (dir: string, extra: Record<string, unknown> = {}) =>
-  parseConfig(stringify({ site: 's', dataDir: dir, http: { host: '127.0.0.1', port: 0 }, drivers: { mqtt: { host: '127.0.0.1', port: 0 } }, ...extra }), 'x.yaml');
+  parseConfig(
+    stringify({
+      site: 's',
+      dataDir: dir,
+      http: { host: '127.0.0.1', port: 0 },
+      drivers: { mqtt: { host: '127.0.0.1', port: 0 } },
+      ...extra,
+    }),
+    'x.yaml',
+  );
 
 t.test('a world-readable secret file is refused at start, naming the file and the fix', async (t) => {
   const dir = tempDir();
@@ -34,16 +43,25 @@ t.test('a world-readable secret file is refused at start, naming the file and th
     const path = join(dir, file);
     if (file === 'cloud-credentials.json') writeFileSync(path, '{}', { mode: 0o600 });
     chmodSync(path, 0o644);
-    await t.rejects(Gateway.start({ config: site(dir, extra), log: quiet() }), {
-      name: 'SecretFileError',
-      message: new RegExp(`${path.replace(/[.]/g, '\\.')} \\(${what}\\) has mode 0644, so every user of this box can read it: run \`chmod 600 ${path.replace(/[.]/g, '\\.')}\``),
-    }, `${file} 0644 is refused`);
+    await t.rejects(
+      Gateway.start({ config: site(dir, extra), log: quiet() }),
+      {
+        name: 'SecretFileError',
+        message: new RegExp(
+          `${path.replace(/[.]/g, '\\.')} \\(${what}\\) has mode 0644, so every user of this box can read it: run \`chmod 600 ${path.replace(/[.]/g, '\\.')}\``,
+        ),
+      },
+      `${file} 0644 is refused`,
+    );
     chmodSync(path, 0o640);
     const lines: string[] = [];
     const { pino } = await import('pino');
     const g2 = await Gateway.start({ config: site(dir, extra), log: pino({}, { write: (s: string) => void lines.push(s) }) });
     await g2.stop();
-    t.ok(lines.some((l) => l.includes(`${path} (${what}) has mode 0640: its group can read it`)), `${file} 0640 starts with a warning`);
+    t.ok(
+      lines.some((l) => l.includes(`${path} (${what}) has mode 0640: its group can read it`)),
+      `${file} 0640 starts with a warning`,
+    );
     chmodSync(path, 0o600);
     if (file === 'cloud-credentials.json') removeDir(path);
   }
@@ -55,12 +73,25 @@ t.test('a configured TLS key and a site file with inline passwords are checked t
   const s = selfSignedCertificate('x', ['127.0.0.1']);
   writeFileSync(join(dir, 'mqtt-cert.pem'), s.certPem);
   writeFileSync(join(dir, 'mqtt-key.pem'), s.keyPem, { mode: 0o604 });
-  const mqtt = { drivers: { mqtt: { host: '127.0.0.1', port: 0, tls: { port: 0, cert: join(dir, 'mqtt-cert.pem'), key: join(dir, 'mqtt-key.pem') } } } };
-  await t.rejects(Gateway.start({ config: site(dir, mqtt), log: quiet() }), { message: /mqtt-key\.pem \(the MQTT TLS key\) has mode 0604/ });
+  const mqtt = {
+    drivers: { mqtt: { host: '127.0.0.1', port: 0, tls: { port: 0, cert: join(dir, 'mqtt-cert.pem'), key: join(dir, 'mqtt-key.pem') } } },
+  };
+  await t.rejects(Gateway.start({ config: site(dir, mqtt), log: quiet() }), {
+    message: /mqtt-key\.pem \(the MQTT TLS key\) has mode 0604/,
+  });
 
   const file = join(dir, 'site.yaml');
-  writeFileSync(file, stringify({ site: 's', dataDir: join(dir, 'data'), http: { host: '127.0.0.1', port: 0 }, drivers: { mqtt: { host: '127.0.0.1', port: 0 } },
-    devices: [{ id: 'cam', zone: 'z', camera: { rtsp: 'rtsp://viewer:Cam-Pa55@127.0.0.1:1/stream' } }] }), { mode: 0o644 });
+  writeFileSync(
+    file,
+    stringify({
+      site: 's',
+      dataDir: join(dir, 'data'),
+      http: { host: '127.0.0.1', port: 0 },
+      drivers: { mqtt: { host: '127.0.0.1', port: 0 } },
+      devices: [{ id: 'cam', zone: 'z', camera: { rtsp: 'rtsp://viewer:Cam-Pa55@127.0.0.1:1/stream' } }],
+    }),
+    { mode: 0o644 },
+  );
   chmodSync(file, 0o644);
   const r = await outpost(['run', '--config', file], { OUTPOST_LOG_FORMAT: 'json' });
   t.equal(r.code, 1, 'outpost run refuses to start');
@@ -82,7 +113,17 @@ t.test('no secret shows up in logs, /metrics, status or error answers after a ru
   const siteObject = { site: 'test', dataDir: dir };
   writeFileSync(siteFile, stringify(siteObject), { mode: 0o600 });
   const enrollment = await cloud.mintEnrollmentToken('test', 'gw-secrets');
-  const enrolled = await outpost(['enroll', '--config', siteFile, '--cloud', cloud.url, '--token', enrollment, '--gateway-id', 'gw-secrets']);
+  const enrolled = await outpost([
+    'enroll',
+    '--config',
+    siteFile,
+    '--cloud',
+    cloud.url,
+    '--token',
+    enrollment,
+    '--gateway-id',
+    'gw-secrets',
+  ]);
   t.equal(enrolled.code, 0, enrolled.stderr);
   const g = await startGateway(
     {
@@ -119,7 +160,10 @@ t.test('no secret shows up in logs, /metrics, status or error answers after a ru
       const res = await request(url + path, {
         dispatcher,
         method: body === undefined ? 'GET' : 'POST',
-        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
       return await res.body.text();
@@ -143,12 +187,20 @@ t.test('no secret shows up in logs, /metrics, status or error answers after a ru
     await https('/metrics'),
   ];
   await waitFor(async () => (lines.some((l) => l.includes('camera')) ? true : undefined), 'the camera to be tried', 20_000);
-  await waitFor(async () => {
-    const s = JSON.parse(await https('/api/v1/sync', adminToken)) as { lastSuccessAt?: string | null };
-    return s.lastSuccessAt ? true : undefined;
-  }, 'a successful upload', 20_000);
+  await waitFor(
+    async () => {
+      const s = JSON.parse(await https('/api/v1/sync', adminToken)) as { lastSuccessAt?: string | null };
+      return s.lastSuccessAt ? true : undefined;
+    },
+    'a successful upload',
+    20_000,
+  );
   const cliConfig = join(dir, 'cli.yaml');
-  writeFileSync(cliConfig, stringify({ site: 'test', dataDir: dir, http: { host: '127.0.0.1', port: g.gw.api.port, tls: { mode: 'on' } } }), { mode: 0o600 });
+  writeFileSync(
+    cliConfig,
+    stringify({ site: 'test', dataDir: dir, http: { host: '127.0.0.1', port: g.gw.api.port, tls: { mode: 'on' } } }),
+    { mode: 0o600 },
+  );
   const cliStatus = await outpost(['status', '--config', cliConfig, '--token', adminToken, '--json']);
   t.equal(cliStatus.code, 0, cliStatus.stderr);
   const cliSync = await outpost(['sync', 'status', '--config', cliConfig, '--token', adminToken]);
@@ -157,7 +209,9 @@ t.test('no secret shows up in logs, /metrics, status or error answers after a ru
   t.equal(badCli.code, 1);
 
   const creds = JSON.parse(readFileSync(join(dir, 'cloud-credentials.json'), 'utf8')) as { secret: string };
-  const keyLines = readFileSync(join(dir, 'tls', 'api-key.pem'), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'));
+  const keyLines = readFileSync(join(dir, 'tls', 'api-key.pem'), 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('-----'));
   const secrets: Record<string, string> = {
     'admin API token': adminToken,
     'viewer API token': viewerToken,
@@ -166,7 +220,7 @@ t.test('no secret shows up in logs, /metrics, status or error answers after a ru
     'camera password': cameraPassword,
     'cloud secret': creds.secret,
     'enrollment token': enrollment,
-    'TLS private key': keyLines[1]!,
+    'TLS private key': keyLines[1],
   };
   const surfaces: Record<string, string> = {
     logs: lines.join('\n'),

@@ -34,7 +34,7 @@ t.test('escape routes are refused with a clear message; the store tables are rea
     ["SELECT * FROM query('SELECT 1')", /refused: table function query\(\) is not allowed/],
     ["SELECT * FROM '/etc/passwd'", /refused: "\/etc\/passwd" is not a table of the store/],
     ["SELECT * FROM 'data.csv'", /refused: "data\.csv" is not a table of the store/],
-    ['SELECT * FROM readings WHERE seq IN (SELECT 1 FROM read_text(\'/etc/hostname\'))', /refused: table function read_text\(\)/],
+    ["SELECT * FROM readings WHERE seq IN (SELECT 1 FROM read_text('/etc/hostname'))", /refused: table function read_text\(\)/],
     ["WITH f AS (SELECT * FROM read_text('/etc/hostname')) SELECT * FROM f", /refused: table function read_text\(\)/],
     ["ATTACH '/tmp/other.duckdb' AS other", /read-only \(SELECT or EXPLAIN\), this is a ATTACH statement/],
     ['SELECT * FROM other.main.readings', /refused: "other\.main\.readings" is not a table of the store/],
@@ -50,7 +50,7 @@ t.test('escape routes are refused with a clear message; the store tables are rea
     ['SELECT 1 /* a comment */; DROP TABLE readings', /exactly one SQL statement, got 2/],
     ['SELECT 1; -- hidden\nDELETE FROM readings', /exactly one SQL statement, got 2/],
     ['/* lead */ DELETE FROM readings', /this is a DELETE statement/],
-    ['EXPLAIN COPY readings TO \'/tmp/x.csv\'', /this is a EXPLAIN of a COPY statement/],
+    ["EXPLAIN COPY readings TO '/tmp/x.csv'", /this is a EXPLAIN of a COPY statement/],
     ["EXPLAIN SELECT * FROM read_text('/etc/hostname')", /table function read_text\(\)/],
   ];
   for (const [sql, message] of escapes) {
@@ -74,8 +74,12 @@ t.test('escape routes are refused with a clear message; the store tables are rea
   // cannot read files or turn external access back on.
   const raw = await g.gw.db.instance.connect();
   try {
-    await t.rejects(raw.run("SELECT * FROM read_text('/etc/hostname')"), { message: /file system operations are disabled by configuration/ });
-    await t.rejects(raw.run('SET enable_external_access = true'), { message: /Cannot enable external access|configuration has been locked/ });
+    await t.rejects(raw.run("SELECT * FROM read_text('/etc/hostname')"), {
+      message: /file system operations are disabled by configuration/,
+    });
+    await t.rejects(raw.run('SET enable_external_access = true'), {
+      message: /Cannot enable external access|configuration has been locked/,
+    });
     await t.rejects(raw.run("SET memory_limit = '8GB'"), { message: /configuration has been locked/ });
     await t.rejects(raw.run("ATTACH '/tmp/x-outpost.duckdb' AS x"), { message: /disabled by configuration/ });
   } finally {
@@ -90,7 +94,10 @@ t.test('a query that runs too long is interrupted; the daemon keeps answering me
     removeDir(g.dir);
   });
   const started = Date.now();
-  const slow = api<QueryAnswer>(g.httpUrl, '/api/v1/query', g.adminToken, { method: 'POST', body: { sql: 'SELECT count(*) FROM range(1000000000000) a' } });
+  const slow = api<QueryAnswer>(g.httpUrl, '/api/v1/query', g.adminToken, {
+    method: 'POST',
+    body: { sql: 'SELECT count(*) FROM range(1000000000000) a' },
+  });
   // While it runs, health answers (DuckDB runs the query off the event loop).
   const health = await api<{ status: string }>(g.httpUrl, '/health');
   t.equal(health.body.status, 'ok');
@@ -111,7 +118,10 @@ t.test('more concurrent queries than http.query.maxConcurrent get 429', async (t
     await g.stop();
     removeDir(g.dir);
   });
-  const slow = api<QueryAnswer>(g.httpUrl, '/api/v1/query', g.adminToken, { method: 'POST', body: { sql: 'SELECT count(*) FROM range(1000000000000) a' } });
+  const slow = api<QueryAnswer>(g.httpUrl, '/api/v1/query', g.adminToken, {
+    method: 'POST',
+    body: { sql: 'SELECT count(*) FROM range(1000000000000) a' },
+  });
   await new Promise((r) => setTimeout(r, 100));
   const busy = await api<QueryAnswer>(g.httpUrl, '/api/v1/query', g.adminToken, { method: 'POST', body: { sql: 'SELECT 1' } });
   t.equal(busy.status, 429);
@@ -129,12 +139,31 @@ t.test('every admin query is audited: who, when, the SQL, rows, outcome', async 
   await run('SELECT * FROM range(3)');
   await run("SELECT * FROM read_text('/etc/hostname')");
   await run('SELEC 1');
-  const events = await api<{ events: { type: string; time: string; data: Record<string, unknown> }[] }>(g.httpUrl, '/api/v1/events?type=audit.query', g.adminToken);
+  const events = await api<{ events: { type: string; time: string; data: Record<string, unknown> }[] }>(
+    g.httpUrl,
+    '/api/v1/events?type=audit.query',
+    g.adminToken,
+  );
   const audit = events.body.events.reverse();
   t.equal(audit.length, 3);
-  t.match(audit[0], { type: 'audit.query', data: { by: 'generated-admin', role: 'admin', via: 'api', remote: '127.0.0.1', sql: 'SELECT * FROM range(3)', rows: 3, truncated: false, outcome: 'ok' } });
+  t.match(audit[0], {
+    type: 'audit.query',
+    data: {
+      by: 'generated-admin',
+      role: 'admin',
+      via: 'api',
+      remote: '127.0.0.1',
+      sql: 'SELECT * FROM range(3)',
+      rows: 3,
+      truncated: false,
+      outcome: 'ok',
+    },
+  });
   t.match(audit[1], { data: { sql: "SELECT * FROM read_text('/etc/hostname')", rows: 0, outcome: 'refused', error: /read_text/ } });
   t.match(audit[2], { data: { sql: 'SELEC 1', outcome: 'error', error: /SQL error/ } });
-  t.ok(audit.every((e) => Math.abs(Date.parse(e.time) - Date.now()) < 60_000), 'each with its time');
+  t.ok(
+    audit.every((e) => Math.abs(Date.parse(e.time) - Date.now()) < 60_000),
+    'each with its time',
+  );
   t.ok(audit.every((e) => typeof e.data.durationMs === 'number'));
 });

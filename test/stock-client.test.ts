@@ -22,28 +22,85 @@ t.test('mosquitto_pub and mosquitto_sub against the embedded broker', async (t) 
     (await api<{ readings: ReadingRow[] }>(g.httpUrl, `/api/v1/readings?device=${device}`, g.adminToken)).body.readings;
 
   await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-t', 'devices/test/hall/stock/telemetry', '-m', '{"temp": 22.5}']);
-  t.same((await readings('stock')).map((r) => [r.point, r.value]), [['temp', 22.5]], 'anonymous loopback publish stored');
+  t.same(
+    (await readings('stock')).map((r) => [r.point, r.value]),
+    [['temp', 22.5]],
+    'anonymous loopback publish stored',
+  );
 
-  await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-u', 'relay-1', '-P', 'pw-relay', '-t', 'devices/test/door/relay-1/telemetry/state', '-m', '1']);
-  t.same((await readings('relay-1')).map((r) => [r.point, r.value]), [['state', 1]], 'authenticated plain-number publish stored');
+  await run('mosquitto_pub', [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    port,
+    '-q',
+    '1',
+    '-u',
+    'relay-1',
+    '-P',
+    'pw-relay',
+    '-t',
+    'devices/test/door/relay-1/telemetry/state',
+    '-m',
+    '1',
+  ]);
+  t.same(
+    (await readings('relay-1')).map((r) => [r.point, r.value]),
+    [['state', 1]],
+    'authenticated plain-number publish stored',
+  );
 
-  const refused = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-u', 'relay-1', '-P', 'wrong', '-t', 'devices/test/door/relay-1/telemetry', '-m', '{}']).then(
+  const refused = await run('mosquitto_pub', [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    port,
+    '-u',
+    'relay-1',
+    '-P',
+    'wrong',
+    '-t',
+    'devices/test/door/relay-1/telemetry',
+    '-m',
+    '{}',
+  ]).then(
     () => 0,
     (err: { code: number }) => err.code,
   );
   t.not(refused, 0, 'a wrong password makes mosquitto_pub fail');
 
   // The device waits for a command the way a relay board's firmware would.
-  const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-q', '1', '-u', 'relay-1', '-P', 'pw-relay', '-t', 'devices/test/door/relay-1/command', '-C', '1', '-W', '10']);
+  const sub = spawn('mosquitto_sub', [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    port,
+    '-q',
+    '1',
+    '-u',
+    'relay-1',
+    '-P',
+    'pw-relay',
+    '-t',
+    'devices/test/door/relay-1/command',
+    '-C',
+    '1',
+    '-W',
+    '10',
+  ]);
   let out = '';
   sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => sub.once('exit', resolve));
   await waitFor(async () => {
-    const clients = (await api<{ drivers: { mqtt: { clients: number } } }>(g.httpUrl, '/api/v1/status', g.adminToken)).body.drivers.mqtt.clients;
+    const clients = (await api<{ drivers: { mqtt: { clients: number } } }>(g.httpUrl, '/api/v1/status', g.adminToken)).body.drivers.mqtt
+      .clients;
     return clients >= 1 ? true : undefined;
   }, 'mosquitto_sub connected');
   await new Promise((r) => setTimeout(r, 200)); // let its SUBSCRIBE land after CONNECT
-  const res = await api(g.httpUrl, '/api/v1/devices/relay-1/commands', g.adminToken, { method: 'POST', body: { action: 'unlock', args: { seconds: 5 } } });
+  const res = await api(g.httpUrl, '/api/v1/devices/relay-1/commands', g.adminToken, {
+    method: 'POST',
+    body: { action: 'unlock', args: { seconds: 5 } },
+  });
   t.equal(res.status, 202);
   t.equal(await exited, 0, 'mosquitto_sub got one message and exited');
   const cmd = JSON.parse(out) as { action: string; args: { seconds: number }; requestedBy: string };

@@ -19,7 +19,13 @@ async function open(path: string, opts: Partial<{ flushIntervalMs: number; flush
   const db = await openDatabase(path);
   const metrics = new Metrics();
   const bus = createBus();
-  const writer = await StoreWriter.open(db.writer, { flushIntervalMs: 10, flushRows: 1000, maxQueueRows: 100_000, ...opts }, metrics, bus, log);
+  const writer = await StoreWriter.open(
+    db.writer,
+    { flushIntervalMs: 10, flushRows: 1000, maxQueueRows: 100_000, ...opts },
+    metrics,
+    bus,
+    log,
+  );
   return { db, metrics, bus, writer };
 }
 
@@ -60,9 +66,16 @@ t.test('a backlog is committed in flushRows-sized commits, in order', async (t) 
   const sizes: number[] = [];
   s.bus.on('committed', (r) => sizes.push(r.length));
   await Promise.all(Array.from({ length: 12 }, (_, i) => s.writer.write(Array.from({ length: 5 }, (_, j) => reading(i * 5 + j)))));
-  t.same(sizes.reduce((a, b) => a + b, 0), 60);
+  t.same(
+    sizes.reduce((a, b) => a + b, 0),
+    60,
+  );
   t.ok(Math.max(...sizes) <= 10, `commit sizes ${sizes.join(', ')}`);
-  t.same(await rows(s.db, 'SELECT value::INT FROM readings ORDER BY seq'), Array.from({ length: 60 }, (_, i) => [i]), 'in order');
+  t.same(
+    await rows(s.db, 'SELECT value::INT FROM readings ORDER BY seq'),
+    Array.from({ length: 60 }, (_, i) => [i]),
+    'in order',
+  );
   await s.writer.close();
   s.db.close();
 });
@@ -72,7 +85,11 @@ t.test('seq is gap-free and continues after reopen; values round-trip by type', 
   t.teardown(() => removeDir(dir));
   const path = join(dir, 'c.duckdb');
   let s = await open(path);
-  await s.writer.write([reading(1), { ts: Date.now(), device: 'x', point: 'on', value: true }, { ts: Date.now(), device: 'x', point: 's', value: 'hi' }]);
+  await s.writer.write([
+    reading(1),
+    { ts: Date.now(), device: 'x', point: 'on', value: true },
+    { ts: Date.now(), device: 'x', point: 's', value: 'hi' },
+  ]);
   await s.writer.write([], [{ id: 'e1', ts: Date.now(), type: 'test.event', source: '/t', data: { a: 1 } }]);
   await s.writer.close();
   s.db.close();
@@ -115,7 +132,10 @@ t.test('retention deletes by age and by disk size, readings before events, and c
     Array.from({ length: 100 }, (_, i) => reading(i, now - 40 * day)),
     [{ id: 'old', ts: now - 40 * day, type: 'x', source: '/t' }],
   );
-  await s.writer.write(Array.from({ length: 50 }, (_, i) => reading(i, now)), [{ id: 'new', ts: now, type: 'x', source: '/t' }]);
+  await s.writer.write(
+    Array.from({ length: 50 }, (_, i) => reading(i, now)),
+    [{ id: 'new', ts: now, type: 'x', source: '/t' }],
+  );
   const byAge = await applyRetention(s.db.instance, path, { maxAgeDays: 30, maxDiskMB: 1024 }, s.metrics, log, now);
   t.same(byAge.age, { readings: 100, events: 1, alerts: 0 });
   t.same(await rows(s.db, 'SELECT count(*)::INT FROM readings'), [[50]]);
@@ -146,11 +166,17 @@ t.test('waiting writers are served in order and never overfill the queue', async
   s.bus.on('committed', (r) => (biggestBatch = Math.max(biggestBatch, r.length)));
   const order: number[] = [];
   const writes = Array.from({ length: 12 }, (_, i) =>
-    s.writer.write([reading(i), reading(i + 100), reading(i + 200), reading(i + 300)], [], { waitForSpace: true }).then(() => order.push(i)),
+    s.writer
+      .write([reading(i), reading(i + 100), reading(i + 200), reading(i + 300)], [], { waitForSpace: true })
+      .then(() => order.push(i)),
   );
   await Promise.all(writes);
   t.ok(biggestBatch <= 10 && biggestBatch >= 8, `biggest batch ${biggestBatch} rows (limit 10)`);
-  t.same(order, [...order].sort((a, b) => a - b), 'first come, first served');
+  t.same(
+    order,
+    [...order].sort((a, b) => a - b),
+    'first come, first served',
+  );
   t.same(await rows(s.db, 'SELECT count(*)::INT FROM readings'), [[48]]);
   await s.writer.close();
   s.db.close();
@@ -175,7 +201,9 @@ t.test('bucketed aggregation is computed in DuckDB', async (t) => {
   t.teardown(() => removeDir(dir));
   const s = await open(join(dir, 'g.duckdb'));
   const base = Date.UTC(2026, 0, 1);
-  await s.writer.write([1, 2, 3, 10, 20].map((v, i) => ({ ts: base + (i < 3 ? i * 1000 : 60_000 + i), device: 'm', point: 'p', value: v })));
+  await s.writer.write(
+    [1, 2, 3, 10, 20].map((v, i) => ({ ts: base + (i < 3 ? i * 1000 : 60_000 + i), device: 'm', point: 'p', value: v })),
+  );
   const b = await queryBuckets(s.db.instance, { device: 'm', limit: 100 }, '1m');
   t.same(b, [
     { bucket: '2026-01-01T00:00:00.000Z', device: 'm', point: 'p', avg: 2, min: 1, max: 3, count: 3 },

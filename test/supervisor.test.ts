@@ -50,9 +50,9 @@ t.test('restarts with capped exponential backoff and reports each crash', async 
   // 500 ms, 1 s, 2 s backoff: the fourth start succeeds.
   await waitFor(() => (gw.supervisor.status().flaky?.state === 'running' ? true : undefined), 'flaky running', 8000);
   t.equal(flaky.starts.length, 4);
-  const gaps = flaky.starts.slice(1).map((s, i) => s - flaky.starts[i]!);
-  t.ok(gaps[0]! >= 450 && gaps[1]! >= 950 && gaps[2]! >= 1950, `gaps grow: ${gaps.join(', ')} ms`);
-  t.ok(gaps[1]! > gaps[0]! && gaps[2]! > gaps[1]!, 'exponential');
+  const gaps = flaky.starts.slice(1).map((s, i) => s - flaky.starts[i]);
+  t.ok(gaps[0] >= 450 && gaps[1] >= 950 && gaps[2] >= 1950, `gaps grow: ${gaps.join(', ')} ms`);
+  t.ok(gaps[1] > gaps[0] && gaps[2] > gaps[1], 'exponential');
   t.equal(gw.supervisor.status().flaky?.restarts, 3);
 
   flaky.crashNow();
@@ -67,11 +67,7 @@ t.test('restarts with capped exponential backoff and reports each crash', async 
     '/api/v1/events?type=driver.crashed',
     gw.tokens.adminTokenFile ? (await import('node:fs')).readFileSync(gw.tokens.adminTokenFile, 'utf8').trim() : undefined,
   );
-  t.same(
-    res.body.events.map((e) => e.data.error).sort(),
-    ['boom 1', 'boom 2', 'boom 3', 'lost the bus'],
-    'every crash is an event',
-  );
+  t.same(res.body.events.map((e) => e.data.error).sort(), ['boom 1', 'boom 2', 'boom 3', 'lost the bus'], 'every crash is an event');
 });
 
 t.test('backoff is capped', async (t) => {
@@ -83,10 +79,17 @@ t.test('backoff is capped', async (t) => {
   const { Supervisor } = await import('../gateway/supervisor.js');
   const flaky = new FlakyDriver(100);
   const delays: number[] = [];
-  const sup = new Supervisor([flaky], () => ({}) as DriverContext, g.gw.log, g.gw.metrics, (_d, _e, delay) => delays.push(delay), {
-    initialBackoffMs: 5,
-    maxBackoffMs: 40,
-  });
+  const sup = new Supervisor(
+    [flaky],
+    () => ({}) as DriverContext,
+    g.gw.log,
+    g.gw.metrics,
+    (_d, _e, delay) => delays.push(delay),
+    {
+      initialBackoffMs: 5,
+      maxBackoffMs: 40,
+    },
+  );
   await sup.startAll();
   await waitFor(() => (delays.length >= 7 ? true : undefined), 'seven failures', 5000);
   await sup.stopAll();

@@ -32,7 +32,7 @@ type GatewayInfoRow = { id: string; streams: { telemetry?: { ackedSeq: number; b
 function shuffle<T>(xs: T[]): T[] {
   for (let i = xs.length - 1; i > 0; i--) {
     const j = randomInt(0, i);
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+    [xs[i], xs[j]] = [xs[j], xs[i]];
   }
   return xs;
 }
@@ -40,13 +40,21 @@ function shuffle<T>(xs: T[]): T[] {
 const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 
 /** Seqs missing from 1..n, seqs present more than once, and seqs outside 1..n. */
-function seqReport(rows: readonly { seq: number }[], n: number): { count: number; missing: number[]; duplicated: number[]; outside: number[] } {
+function seqReport(
+  rows: readonly { seq: number }[],
+  n: number,
+): { count: number; missing: number[]; duplicated: number[]; outside: number[] } {
   const seen = new Map<number, number>();
   for (const r of rows) seen.set(r.seq, (seen.get(r.seq) ?? 0) + 1);
   return {
     count: rows.length,
-    missing: range(1, n).filter((s) => !seen.has(s)).slice(0, 50),
-    duplicated: [...seen].filter(([, c]) => c > 1).map(([s]) => s).slice(0, 50),
+    missing: range(1, n)
+      .filter((s) => !seen.has(s))
+      .slice(0, 50),
+    duplicated: [...seen]
+      .filter(([, c]) => c > 1)
+      .map(([s]) => s)
+      .slice(0, 50),
     outside: [...seen.keys()].filter((s) => s < 1 || s > n || !Number.isInteger(s)).slice(0, 50),
   };
 }
@@ -145,7 +153,14 @@ t.test('kill -9 of the gateway during uploads: the cloud gets every reading exac
   const cloudCount = async () => (await cloudReadings(cloud)).length;
 
   // Crash rounds: uploads resume at start; more readings arrive; kill -9 at a random moment.
-  const rounds: { delayMs: number; backlogAtKill: number; ackedAtKill: number; cloudBefore: number; cloudAfter: number; published: number }[] = [];
+  const rounds: {
+    delayMs: number;
+    backlogAtKill: number;
+    ackedAtKill: number;
+    cloudBefore: number;
+    cloudAfter: number;
+    published: number;
+  }[] = [];
   // Kill moments: random in 50–600 ms after the gateway is up, one from each fifth of that
   // span in shuffled order, so that short and long runs both happen in every test run.
   const slots = shuffle(range(0, ROUNDS - 1));
@@ -153,7 +168,7 @@ t.test('kill -9 of the gateway during uploads: the cloud gets every reading exac
     const cloudBefore = await cloudCount();
     c = await start(runConfig);
     const more = publish(randomInt(200, 1200));
-    const slot = slots[round - 1]!;
+    const slot = slots[round - 1];
     const delayMs = randomInt(50 + Math.ceil((slot * 550) / ROUNDS), 50 + Math.floor(((slot + 1) * 550) / ROUNDS));
     await sleep(delayMs);
     // A last look, then kill -9 right away: the look itself is only a few ms.
@@ -184,7 +199,9 @@ t.test('kill -9 of the gateway during uploads: the cloud gets every reading exac
   const final = await drained(url, token, 30_000);
   t.comment(`drained in ${Date.now() - t1} ms (with the start)`);
   t.equal(final.streams.telemetry.backlogRows, 0, 'gateway: telemetry backlog 0');
-  const status = (await bounded(api<{ store: { nextSeq: { readings: number } } }>(url, '/api/v1/status', token), 5000, 'GET /api/v1/status')).body;
+  const status = (
+    await bounded(api<{ store: { nextSeq: { readings: number } } }>(url, '/api/v1/status', token), 5000, 'GET /api/v1/status')
+  ).body;
   const n = status.store.nextSeq.readings - 1;
   t.equal(final.streams.telemetry.ackedSeq, n, `gateway: acked mark is the last seq (${n})`);
   const local = (
@@ -198,7 +215,14 @@ t.test('kill -9 of the gateway during uploads: the cloud gets every reading exac
     )
   ).body;
   t.equal(local.truncated, false, 'gateway store read in full');
-  t.same(seqReport(local.rows.map(([seq]) => ({ seq })), n), { count: n, missing: [], duplicated: [], outside: [] }, `gateway store: seq 1..${n}, gap-free`);
+  t.same(
+    seqReport(
+      local.rows.map(([seq]) => ({ seq })),
+      n,
+    ),
+    { count: n, missing: [], duplicated: [], outside: [] },
+    `gateway store: seq 1..${n}, gap-free`,
+  );
 
   const rows = await cloudReadings(cloud);
   t.same(seqReport(rows, n), { count: n, missing: [], duplicated: [], outside: [] }, `cloud: seq 1..${n}, each exactly once`);
@@ -214,7 +238,9 @@ t.test('kill -9 of the gateway during uploads: the cloud gets every reading exac
 
   const info = (await office<GatewayInfoRow[]>(cloud.url, cloud.adminToken, '/api/v1/gateways')).body.find((x) => x.id === 'gw-1');
   t.equal(info?.streams.telemetry?.ackedSeq, n, 'cloud: its high-water mark for gw-1 is the last seq');
-  t.comment(`cloud: ${info?.streams.telemetry?.batches} telemetry batches, ${info?.streams.telemetry?.duplicateBatches} of them retries of committed ones`);
+  t.comment(
+    `cloud: ${info?.streams.telemetry?.batches} telemetry batches, ${info?.streams.telemetry?.duplicateBatches} of them retries of committed ones`,
+  );
 
   const leftovers = readdirSync(join(dataDir, 'tmp')).filter((f) => f.endsWith('.parquet'));
   t.comment(`gateway: ${leftovers.length} batch file(s) left in <dataDir>/tmp by the kills`);
@@ -258,7 +284,10 @@ t.test('kill -9 of the cloud during ingests: the cloud ends with every seq exact
   };
   await startCloudChild();
   const admin = readAdminToken(cloudDir);
-  const minted = await office<{ token?: string }>(url, admin, '/api/v1/enrollment-tokens', { method: 'POST', body: { site: 'test', gatewayId: 'gw-2' } });
+  const minted = await office<{ token?: string }>(url, admin, '/api/v1/enrollment-tokens', {
+    method: 'POST',
+    body: { site: 'test', gatewayId: 'gw-2' },
+  });
   t.equal(minted.status, 201, 'enrollment token minted');
   const agent = new Agent();
   try {
@@ -277,7 +306,11 @@ t.test('kill -9 of the cloud during ingests: the cloud ends with every seq exact
   for (let round = 1; round <= ROUNDS; round++) {
     const ackedAtStart = await acked();
     // Let the cloud take at least one batch from this gateway, then run a random while.
-    await waitFor(async () => ((await acked()) > ackedAtStart || ackedAtStart >= TOTAL ? true : undefined), `round ${round}: an upload`, 10_000);
+    await waitFor(
+      async () => ((await acked()) > ackedAtStart || ackedAtStart >= TOTAL ? true : undefined),
+      `round ${round}: an upload`,
+      10_000,
+    );
     const runMs = randomInt(30, 400);
     await sleep(runMs);
     await kill9(cloud!.proc);
@@ -308,7 +341,9 @@ t.test('kill -9 of the cloud during ingests: the cloud ends with every seq exact
   t.same(wrong, [], 'cloud: every row carries what the gateway wrote under its seq');
   const info = (await office<GatewayInfoRow[]>(url, admin, '/api/v1/gateways')).body.find((x) => x.id === 'gw-2');
   t.equal(info?.streams.telemetry?.ackedSeq, TOTAL, 'cloud: its high-water mark for gw-2 is the last seq');
-  t.comment(`cloud: ${info?.streams.telemetry?.batches} telemetry batches, ${info?.streams.telemetry?.duplicateBatches} of them retries of committed ones`);
+  t.comment(
+    `cloud: ${info?.streams.telemetry?.batches} telemetry batches, ${info?.streams.telemetry?.duplicateBatches} of them retries of committed ones`,
+  );
 
   await gw.stop();
   g = null;

@@ -28,7 +28,9 @@ t.test('office commands: unlock an allowed door, refuse another door group, writ
   const g = await syncedGateway(c, {
     sync: { commands: { pollMs: 200, role: 'operator', doorGroups: ['lobby'] } },
     extra: {
-      drivers: { modbus: { enabled: true, lines: [{ id: 'bus', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0 }] } },
+      drivers: {
+        modbus: { enabled: true, lines: [{ id: 'bus', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0 }] },
+      },
       devices: [
         {
           id: 'doors',
@@ -65,10 +67,14 @@ t.test('office commands: unlock an allowed door, refuse another door group, writ
   const vault = await queue('lock', { lock: 'vault-door', action: 'unlock' });
   const fan = await queue('write', { device: 'doors', point: 'fan', value: true });
 
-  const done = await waitFor(async () => {
-    const list = (await office<{ commands: CommandRow[] }>(c.url, c.adminToken, '/api/v1/gateways/gw-1/commands')).body.commands;
-    return list.every((x) => x.status === 'done' || x.status === 'failed') && list.length === 3 ? list : undefined;
-  }, 'all three commands acknowledged', 10000);
+  const done = await waitFor(
+    async () => {
+      const list = (await office<{ commands: CommandRow[] }>(c.url, c.adminToken, '/api/v1/gateways/gw-1/commands')).body.commands;
+      return list.every((x) => x.status === 'done' || x.status === 'failed') && list.length === 3 ? list : undefined;
+    },
+    'all three commands acknowledged',
+    10000,
+  );
   const byId = new Map(done.map((x) => [x.id, x]));
   t.equal(byId.get(unlock)?.status, 'done');
   t.equal(peer.coils[0], true, 'the front door was unlocked');
@@ -81,7 +87,11 @@ t.test('office commands: unlock an allowed door, refuse another door group, writ
   const audit = (await api<{ events: AuditEvent[] }>(g.httpUrl, '/api/v1/events?type=access.*&limit=100', g.adminToken)).body.events;
   const granted = audit.find((e) => e.type === 'access.granted' && e.subject === 'front-door');
   const denied = audit.find((e) => e.type === 'access.denied' && e.subject === 'vault-door');
-  t.match(granted?.data, { by: 'cloud:office:generated-admin', via: 'cloud', action: 'unlock' }, 'granted unlock audited with the office user behind it');
+  t.match(
+    granted?.data,
+    { by: 'cloud:office:generated-admin', via: 'cloud', action: 'unlock' },
+    'granted unlock audited with the office user behind it',
+  );
   t.match(denied?.data, { via: 'cloud', action: 'unlock' }, 'refusal audited too');
   // The audit events travel upstream in the priority stream.
   await waitFor(async () => {
@@ -101,13 +111,17 @@ t.test('desired config: a valid one is staged and acknowledged', async (t) => {
   const yaml = stringify({ site: 'test', timezone: 'Europe/Berlin' });
   const put = await office<{ version: number }>(c.url, c.adminToken, '/api/v1/gateways/gw-1/config', { method: 'PUT', body: { yaml } });
   t.equal(put.status, 200);
-  const staged = await waitFor(() => {
-    try {
-      return readFileSync(join(g.dir, STAGED_CONFIG_FILE), 'utf8');
-    } catch {
-      return undefined;
-    }
-  }, 'config staged', 10000);
+  const staged = await waitFor(
+    () => {
+      try {
+        return readFileSync(join(g.dir, STAGED_CONFIG_FILE), 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
+    'config staged',
+    10000,
+  );
   t.match(staged, new RegExp(`# desired config version ${put.body.version} from the cloud\\n`));
   t.match(staged, /timezone: Europe\/Berlin/);
 });

@@ -8,8 +8,6 @@ import { startCloud } from './helpers/cloud.js';
 import { removeDir, tempDir } from './helpers/gateway.js';
 import { outpost } from './helpers/cli.js';
 
-
-
 t.test('outpost enroll writes 0600 credentials once; a used token is refused', async (t) => {
   const cloud = await startCloud();
   const dir = tempDir();
@@ -23,7 +21,10 @@ t.test('outpost enroll writes 0600 credentials once; a used token is refused', a
   const token = await cloud.mintEnrollmentToken('plant-7', 'plant-7-gw1');
   const ok = await outpost(['enroll', '--config', site, '--cloud', cloud.url, '--token', token, '--gateway-id', 'plant-7-gw1']);
   t.equal(ok.code, 0, ok.stderr);
-  t.match(ok.stdout, /^enrolled as plant-7-gw1 \(site plant-7\) at http:\/\/127\.0\.0\.1:\d+; credentials written to .*cloud-credentials\.json \(0600\); set sync\.enabled: true/);
+  t.match(
+    ok.stdout,
+    /^enrolled as plant-7-gw1 \(site plant-7\) at http:\/\/127\.0\.0\.1:\d+; credentials written to .*cloud-credentials\.json \(0600\); set sync\.enabled: true/,
+  );
   const file = join(dir, 'data', 'cloud-credentials.json');
   t.equal(statSync(file).mode & 0o777, 0o600);
   const creds = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;

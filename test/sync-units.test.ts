@@ -9,8 +9,14 @@ t.test('backoff doubles per failure, jitters within [half, all] of the step, and
   const lo = new Backoff({ initialMs: 100, maxMs: 1000, openAfterFailures: 3 }, () => 0);
   const hi = new Backoff({ initialMs: 100, maxMs: 1000, openAfterFailures: 3 }, () => 0.999999);
   const now = 1_000_000;
-  t.same([1, 2, 3, 4, 5, 6].map(() => lo.failed(null, now)), [50, 100, 200, 400, 500, 500]);
-  t.same([1, 2, 3, 4, 5, 6].map(() => hi.failed(null, now)), [100, 200, 400, 800, 1000, 1000]);
+  t.same(
+    [1, 2, 3, 4, 5, 6].map(() => lo.failed(null, now)),
+    [50, 100, 200, 400, 500, 500],
+  );
+  t.same(
+    [1, 2, 3, 4, 5, 6].map(() => hi.failed(null, now)),
+    [100, 200, 400, 800, 1000, 1000],
+  );
 });
 
 t.test('the circuit opens after N failures, half-opens when the wait is over, closes on success', async (t) => {
@@ -48,8 +54,22 @@ t.test('the pacer spaces batches so the average rate stays at the cap', async (t
 });
 
 t.test('the shared backoff: doubling, capped, jitter as a factor range', async (t) => {
-  t.same([0, 1, 2, 3, 4, 40].map((n) => backoffDelay(n, 100, 1000)), [100, 200, 400, 800, 1000, 1000], 'no jitter: exact steps');
-  t.equal(backoffDelay(1, 1000, 30_000, { low: 0.8, high: 1.2 }, () => 0), 1600);
-  t.equal(backoffDelay(1, 1000, 30_000, { low: 0.8, high: 1.2 }, () => 1), 2400);
-  t.equal(backoffDelay(10, 1000, 30_000, { low: 0.8, high: 1.2 }, () => 1), 30_000, 'jitter never passes the cap');
+  t.same(
+    [0, 1, 2, 3, 4, 40].map((n) => backoffDelay(n, 100, 1000)),
+    [100, 200, 400, 800, 1000, 1000],
+    'no jitter: exact steps',
+  );
+  t.equal(
+    backoffDelay(1, 1000, 30_000, { low: 0.8, high: 1.2 }, () => 0),
+    1600,
+  );
+  t.equal(
+    backoffDelay(1, 1000, 30_000, { low: 0.8, high: 1.2 }, () => 1),
+    2400,
+  );
+  t.equal(
+    backoffDelay(10, 1000, 30_000, { low: 0.8, high: 1.2 }, () => 1),
+    30_000,
+    'jitter never passes the cap',
+  );
 });

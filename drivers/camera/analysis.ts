@@ -67,7 +67,13 @@ export class CameraAnalysis {
       });
     }
     await this.ctx.ingest(
-      transitions.map((t) => ({ ts: r.ts, device: this.camera, point: `occupancy.${t.zone}.${slug(t.label)}`, value: t.count, unit: 'count' })),
+      transitions.map((t) => ({
+        ts: r.ts,
+        device: this.camera,
+        point: `occupancy.${t.zone}.${slug(t.label)}`,
+        value: t.count,
+        unit: 'count',
+      })),
       { until: 'queued' },
     );
     for (const t of transitions) await this.emit(t, t.count > t.previous ? snapshot : null);
@@ -82,7 +88,11 @@ export class CameraAnalysis {
       action: entered ? 'entered' : 'left',
       count: t.count,
       previous: t.previous,
-      detections: t.detections.map((d) => ({ label: d.label, confidence: round(d.confidence, 3), box: d.box.map((v) => Math.round(v)) as [number, number, number, number] })),
+      detections: t.detections.map((d) => ({
+        label: d.label,
+        confidence: round(d.confidence, 3),
+        box: d.box.map((v) => Math.round(v)) as [number, number, number, number],
+      })),
       snapshot,
       snapshotUrl: snapshot ? `/api/v1/snapshots/${snapshot}` : null,
     };
@@ -92,6 +102,6 @@ export class CameraAnalysis {
 }
 
 /** A class name as an event-type segment: `traffic light` → `traffic_light`. */
-export const slug = (label: string) => label.toLowerCase().replace(/[^a-z0-9]+/g, '_');
+const slug = (label: string) => label.toLowerCase().replace(/[^a-z0-9]+/g, '_');
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;

@@ -79,7 +79,7 @@ export function parseFfmpegVersion(text: string): FfmpegInfo {
 
 const infoCache = new Map<string, Promise<FfmpegInfo>>();
 
-export function probeFfmpeg(path: string): Promise<FfmpegInfo> {
+function probeFfmpeg(path: string): Promise<FfmpegInfo> {
   let p = infoCache.get(path);
   if (!p) {
     p = new Promise<FfmpegInfo>((resolve, reject) => {
@@ -243,26 +243,48 @@ export class RtspCapture {
     const exited = new Promise<void>((r) => (markExited = r));
     const cmd = ffmpeg(url, { stdoutLines: 50 }).setFfmpegPath(path);
     const s: Session = {
-      cmd, pid: null, startedAt: now, lastFrameAt: 0, frames: 0, killedBy: null, ended: false, exited, markExited,
-      letterbox: null, pastInput: false, codec: null, errorLine: null, warningLine: null, lastLine: null, buf: null, filled: 0, frameStartedAt: 0,
+      cmd,
+      pid: null,
+      startedAt: now,
+      lastFrameAt: 0,
+      frames: 0,
+      killedBy: null,
+      ended: false,
+      exited,
+      markExited,
+      letterbox: null,
+      pastInput: false,
+      codec: null,
+      errorLine: null,
+      warningLine: null,
+      lastLine: null,
+      buf: null,
+      filled: 0,
+      frameStartedAt: 0,
     };
     this.session = s;
     const timeoutUs = String(Math.round(this.connectMs * 1000));
     cmd
       .inputOptions([
-        '-hide_banner', '-nostdin', '-nostats',
-        '-loglevel', info.levelTags ? 'level+verbose' : 'verbose', // verbose: the filter graph's input size
-        '-rtsp_transport', this.opts.transport ?? 'tcp',
+        '-hide_banner',
+        '-nostdin',
+        '-nostats',
+        '-loglevel',
+        info.levelTags ? 'level+verbose' : 'verbose', // verbose: the filter graph's input size
+        '-rtsp_transport',
+        this.opts.transport ?? 'tcp',
         ...(info.timeoutOption ? [info.timeoutOption, timeoutUs] : []),
         // Probe 0.5 s, not 5 s: at 5 fps ffmpeg would wait the full 5 s for 20 frames. The size comes
         // from the SDP or the first SPS; if it is not known by then, the filter graph line still tells it.
-        '-analyzeduration', '500000',
+        '-analyzeduration',
+        '500000',
       ])
       .outputOptions(['-map', '0:v:0', '-an', '-vf', letterboxFilter(spec, this.opts.fps ?? 5), '-f', 'rawvideo'])
       .on('start', () => {
         const proc = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc; // fluent-ffmpeg keeps the child here
         s.pid = proc?.pid ?? null;
-        if (s.killedBy) cmd.kill('SIGKILL'); // stopped while fluent-ffmpeg was preparing
+        if (s.killedBy)
+          cmd.kill('SIGKILL'); // stopped while fluent-ffmpeg was preparing
         else this.log.debug({ ffmpegPid: s.pid, ffmpeg: info.version }, 'camera ffmpeg started');
       })
       .on('stderr', (line: string) => this.onStderr(s, line))
@@ -287,7 +309,8 @@ export class RtspCapture {
     if (!size) return;
     if (stream) s.codec = stream.codec;
     if (s.letterbox?.srcWidth === size.width && s.letterbox.srcHeight === size.height) return;
-    if (s.letterbox) this.log.warn({ from: [s.letterbox.srcWidth, s.letterbox.srcHeight], to: [size.width, size.height] }, 'camera source size changed');
+    if (s.letterbox)
+      this.log.warn({ from: [s.letterbox.srcWidth, s.letterbox.srcHeight], to: [size.width, size.height] }, 'camera source size changed');
     s.letterbox = Object.freeze(letterboxFor(size.width, size.height, this.opts.spec));
     this.source = { width: size.width, height: size.height, codec: s.codec };
   }
@@ -296,7 +319,7 @@ export class RtspCapture {
   private take(s: Session, chunk: Buffer): void {
     if (!this.live(s)) return; // late output of a process being replaced, or after stop()
     const size = this.frameBytes;
-    for (let pos = 0; pos < chunk.length; ) {
+    for (let pos = 0; pos < chunk.length;) {
       if (!s.buf) {
         s.buf = new Uint8Array(new SharedArrayBuffer(size)); // fresh each frame: the consumer may keep the last one
         s.filled = 0;
@@ -330,7 +353,16 @@ export class RtspCapture {
       this.log.info({ width: s.letterbox.srcWidth, height: s.letterbox.srcHeight, codec: s.codec, ffmpegPid: s.pid }, 'camera streaming');
     }
     this.recent.push(now);
-    const frame: Frame = { camera, ts: now, seq: this.seq++, width: spec.width, height: spec.height, channels: spec.channels, letterbox: s.letterbox, data };
+    const frame: Frame = {
+      camera,
+      ts: now,
+      seq: this.seq++,
+      width: spec.width,
+      height: spec.height,
+      channels: spec.channels,
+      letterbox: s.letterbox,
+      data,
+    };
     metrics.cameraFrames.inc({ camera });
     metrics.cameraFrameLatency.observe((performance.now() - s.frameStartedAt) / 1000);
     try {
@@ -391,7 +423,12 @@ export class RtspCapture {
     // Code 0 without an error line: the server ended the stream.
     const said = s.errorLine ?? (code === undefined && !signal ? 'end of stream' : (s.warningLine ?? s.lastLine));
     const error = `ffmpeg ${signal ? `killed by ${signal}` : `exited with code ${code ?? 0}`}${said ? `: ${said}` : ''}`;
-    const fields = { code: code === undefined ? (signal ? null : 0) : Number(code), signal: signal ?? null, stderr: said, frames: s.frames };
+    const fields = {
+      code: code === undefined ? (signal ? null : 0) : Number(code),
+      signal: signal ?? null,
+      stderr: said,
+      frames: s.frames,
+    };
     this.log[error === this.lastError ? 'debug' : 'warn'](fields, 'camera ffmpeg exited');
     this.fail('exit', error, true);
   }
@@ -411,5 +448,7 @@ export class RtspCapture {
 
 function within(p: Promise<void>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }

@@ -23,7 +23,7 @@ export interface CameraReport extends DiscoveredCamera {
 }
 
 /** `3s`, `500ms`, `2` (seconds) → ms. */
-export function parseTimeout(v: string): number {
+function parseTimeout(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(v.trim());
   const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : 1000) : NaN;
   if (!(ms > 0 && ms <= 60_000)) throw new Error(`--timeout "${v}": use e.g. 3s or 500ms (at most 60s)`);
@@ -31,10 +31,14 @@ export function parseTimeout(v: string): number {
 }
 
 /** `HOST`, `HOST:PORT`, `[v6]:PORT` → probe target (WS-Discovery port 3702 by default). */
-export function parseAddress(v: string): { host: string; port?: number } {
+function parseAddress(v: string): { host: string; port?: number } {
   const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(v);
   const colon = v.lastIndexOf(':');
-  const [host, port] = bracketed ? [bracketed[1]!, bracketed[2]] : isIPv6(v) || colon < 0 ? [v, undefined] : [v.slice(0, colon), v.slice(colon + 1)];
+  const [host, port] = bracketed
+    ? [bracketed[1], bracketed[2]]
+    : isIPv6(v) || colon < 0
+      ? [v, undefined]
+      : [v.slice(0, colon), v.slice(colon + 1)];
   const n = port === undefined ? undefined : Number(port);
   if (!host || /\s/.test(host) || (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 65535))) {
     throw new Error(`--address "${v}": use HOST or HOST:PORT`);
@@ -44,7 +48,10 @@ export function parseAddress(v: string): { host: string; port?: number } {
 
 async function inspect(cam: DiscoveredCamera, username: string, password: string | undefined): Promise<CameraReport> {
   try {
-    const onvif = await connectOnvif({ host: cam.host, port: cam.port, username, ...(password ? { password } : {}) }, { timeoutMs: ONVIF_TIMEOUT_MS });
+    const onvif = await connectOnvif(
+      { host: cam.host, port: cam.port, username, ...(password ? { password } : {}) },
+      { timeoutMs: ONVIF_TIMEOUT_MS },
+    );
     try {
       const device = await onvif.deviceInformation();
       const profiles: CameraReport['profiles'] = [];
@@ -63,7 +70,9 @@ async function inspect(cam: DiscoveredCamera, username: string, password: string
 function describe(r: CameraReport): string[] {
   const s = r.scopes;
   const lines = [`${r.address}  ${r.urn}`];
-  const scope = [s.name && `name "${s.name}"`, s.hardware && `hardware ${s.hardware}`, s.location && `location ${s.location}`].filter(Boolean).join(', ');
+  const scope = [s.name && `name "${s.name}"`, s.hardware && `hardware ${s.hardware}`, s.location && `location ${s.location}`]
+    .filter(Boolean)
+    .join(', ');
   if (scope) lines.push(`  ${scope}`);
   if (r.device) {
     const d = r.device;
@@ -95,7 +104,9 @@ export async function runDiscoverCameras(o: DiscoverCamerasOptions): Promise<{ o
   const hint =
     reports.length === 0
       ? `no camera answered ${where} within ${timeoutMs} ms` +
-        (o.address ? ' (is WS-Discovery enabled on it? some cameras only answer multicast)' : ' (multicast may be blocked on this network; try --address <camera-ip>)')
+        (o.address
+          ? ' (is WS-Discovery enabled on it? some cameras only answer multicast)'
+          : ' (multicast may be blocked on this network; try --address <camera-ip>)')
       : !o.username
         ? 'add --username and --password to read device info, profiles and stream URIs'
         : undefined;

@@ -8,8 +8,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
-export const WS_DISCOVERY_GROUP = '239.255.255.250';
-export const WS_DISCOVERY_PORT = 3702;
+const WS_DISCOVERY_GROUP = '239.255.255.250';
+const WS_DISCOVERY_PORT = 3702;
 
 export interface DiscoveredCamera {
   /** The device service URL (XAddr) to connect to; the one on the answering address when there are several. */
@@ -66,7 +66,7 @@ const unescXml = (s: string) =>
 
 function xmlText(xml: string, name: string): string | undefined {
   const m = new RegExp(`<(?:[\\w.-]+:)?${name}\\b[^>]*>([^<]*)</(?:[\\w.-]+:)?${name}>`).exec(xml);
-  return m ? unescXml(m[1]!.trim()) : undefined;
+  return m ? unescXml(m[1].trim()) : undefined;
 }
 
 const words = (s: string | undefined) => (s ?? '').split(/\s+/).filter(Boolean);
@@ -86,8 +86,8 @@ export function parseScopes(all: string[]): DiscoveredCamera['scopes'] {
   for (const scope of all) {
     const m = /^onvif:\/\/www\.onvif\.org\/([^/]+)\/(.+)$/i.exec(scope);
     if (!m) continue;
-    const kind = m[1]!.toLowerCase();
-    const value = m[2]!.split('/').map(decode).join('/');
+    const kind = m[1].toLowerCase();
+    const value = m[2].split('/').map(decode).join('/');
     if (kind === 'name') out.name = value;
     else if (kind === 'hardware') out.hardware = value;
     else if (kind === 'location') locations.push(value);
@@ -101,7 +101,7 @@ export function parseScopes(all: string[]): DiscoveredCamera['scopes'] {
 export function parseProbeMatches(xml: string, from: string): DiscoveredCamera[] {
   const found: DiscoveredCamera[] = [];
   for (const m of xml.matchAll(/<(?:[\w.-]+:)?ProbeMatch\b[^>]*>([\s\S]*?)<\/(?:[\w.-]+:)?ProbeMatch>/g)) {
-    const body = m[1]!;
+    const body = m[1];
     const xaddrs = words(xmlText(body, 'XAddrs'));
     const urls = xaddrs.flatMap((x) => {
       try {

@@ -29,7 +29,7 @@ interface CameraRuntime {
   analysis: CameraAnalysis;
   capture: RtspCapture | null;
   onvif: OnvifCamera | null;
-  stopEvents: (() => void) | null;
+  stopEvents: (() => Promise<void>) | null;
   url: string | null;
   lastError: string | null;
   dropped: number;
@@ -85,7 +85,13 @@ export class CameraDriver implements Driver<CameraHealth> {
     });
     if (this.cfg.snapshots.enabled) {
       const s = this.cfg.snapshots;
-      this.snapshots = new SnapshotStore({ dir: resolve(this.site.dataDir, s.dir), maxAgeDays: s.maxAgeDays, maxTotalMB: s.maxTotalMB, quality: s.quality, ffmpeg });
+      this.snapshots = new SnapshotStore({
+        dir: resolve(this.site.dataDir, s.dir),
+        maxAgeDays: s.maxAgeDays,
+        maxTotalMB: s.maxTotalMB,
+        quality: s.quality,
+        ffmpeg,
+      });
     }
     this.pool.onResult((r) => this.onResult(r));
     this.pool.onError((err, camera) => {
@@ -94,7 +100,18 @@ export class CameraDriver implements Driver<CameraHealth> {
     });
     for (const d of this.site.devices) {
       const analysis = new CameraAnalysis(d.id, d.config, ctx, this.snapshots);
-      const rt: CameraRuntime = { id: d.id, zone: d.zone, cfg: d.config, analysis, capture: null, onvif: null, stopEvents: null, url: d.config.rtsp ?? null, lastError: null, dropped: 0 };
+      const rt: CameraRuntime = {
+        id: d.id,
+        zone: d.zone,
+        cfg: d.config,
+        analysis,
+        capture: null,
+        onvif: null,
+        stopEvents: null,
+        url: d.config.rtsp ?? null,
+        lastError: null,
+        dropped: 0,
+      };
       this.cams.set(d.id, rt);
       // Sources come up in the background: an unreachable camera must not hold up the rest.
       void this.startCamera(rt, ffmpeg);
@@ -109,7 +126,10 @@ export class CameraDriver implements Driver<CameraHealth> {
       const o = rt.cfg.onvif;
       const password = o.password ?? (o.passwordEnv ? process.env[o.passwordEnv] : undefined);
       try {
-        rt.onvif = await connectOnvif({ host: o.host, port: o.port, ...(o.username ? { username: o.username } : {}), ...(password ? { password } : {}) }, { timeoutMs: ONVIF_TIMEOUT_MS });
+        rt.onvif = await connectOnvif(
+          { host: o.host, port: o.port, ...(o.username ? { username: o.username } : {}), ...(password ? { password } : {}) },
+          { timeoutMs: ONVIF_TIMEOUT_MS },
+        );
         url = withCredentials(await rt.onvif.streamUri(o.profile), o.username, password);
         if (o.events) rt.stopEvents = await this.subscribeEvents(rt);
       } catch (err) {
@@ -138,12 +158,14 @@ export class CameraDriver implements Driver<CameraHealth> {
     rt.capture.start();
   }
 
-  private async subscribeEvents(rt: CameraRuntime): Promise<(() => void) | null> {
+  private async subscribeEvents(rt: CameraRuntime): Promise<(() => Promise<void>) | null> {
     const ctx = this.ctx!;
     try {
       return await rt.onvif!.events((e) => {
         const type = e.kind === 'other' ? 'camera.event' : `camera.${e.kind}`;
-        void ctx.emitEvent(type, { camera: rt.id, device: rt.id, topic: e.topic, state: e.state }, rt.id).catch(() => ctx.reject('store_error'));
+        void ctx
+          .emitEvent(type, { camera: rt.id, device: rt.id, topic: e.topic, state: e.state }, rt.id)
+          .catch(() => ctx.reject('store_error'));
       });
     } catch (err) {
       ctx.log.info({ camera: rt.id, err: (err as Error).message }, 'camera offers no ONVIF events');
@@ -189,10 +211,10 @@ export class CameraDriver implements Driver<CameraHealth> {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const rt of this.cams.values()) {
-      rt.stopEvents?.();
-      await rt.capture?.stop();
-    }
+    // Unsubscribing (bounded by the ONVIF call timeout) runs alongside the capture stops.
+    const unsubscribed = [...this.cams.values()].flatMap((rt) => (rt.stopEvents ? [rt.stopEvents()] : []));
+    for (const rt of this.cams.values()) await rt.capture?.stop();
+    await Promise.all(unsubscribed);
     await this.pool?.close();
   }
 

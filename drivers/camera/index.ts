@@ -23,8 +23,10 @@ export const camera: DriverDescriptor<'camera', typeof CameraDriverSchema, typeo
     for (const d of site.devices) {
       const cam = d.config;
       const at = ['devices', d.index, 'camera'];
-      if ((cam.rtsp === undefined) === (cam.onvif === undefined)) out.push({ path: at, message: 'give exactly one source: rtsp (a URL) or onvif (a device that tells us its stream)' });
-      if (cam.onvif?.password !== undefined && cam.onvif.passwordEnv !== undefined) out.push({ path: [...at, 'onvif'], message: 'give password or passwordEnv, not both' });
+      if ((cam.rtsp === undefined) === (cam.onvif === undefined))
+        out.push({ path: at, message: 'give exactly one source: rtsp (a URL) or onvif (a device that tells us its stream)' });
+      if (cam.onvif?.password !== undefined && cam.onvif.passwordEnv !== undefined)
+        out.push({ path: [...at, 'onvif'], message: 'give password or passwordEnv, not both' });
       const zoneIds = new Set<string>();
       cam.zones.forEach((z, k) => {
         if (zoneIds.has(z.id)) out.push({ path: [...at, 'zones', k, 'id'], message: `zone id "${z.id}" is used twice on this camera` });
@@ -34,7 +36,10 @@ export const camera: DriverDescriptor<'camera', typeof CameraDriverSchema, typeo
     return out;
   },
   inlineSecrets(cam) {
-    return [...(cam.onvif?.password !== undefined ? ['onvif.password'] : []), ...(cam.rtsp !== undefined && urlHasPassword(cam.rtsp) ? ['rtsp'] : [])];
+    return [
+      ...(cam.onvif?.password !== undefined ? ['onvif.password'] : []),
+      ...(cam.rtsp !== undefined && urlHasPassword(cam.rtsp) ? ['rtsp'] : []),
+    ];
   },
   routes: registerCameraRoutes,
   cli(_program, hooks) {

@@ -57,7 +57,11 @@ export type OnvifErrorKind = 'auth' | 'unreachable' | 'timeout' | 'not-onvif' | 
 
 export class OnvifError extends Error {
   override readonly name = 'OnvifError';
-  constructor(readonly camera: string, readonly kind: OnvifErrorKind, detail: string) {
+  constructor(
+    readonly camera: string,
+    readonly kind: OnvifErrorKind,
+    detail: string,
+  ) {
     super(`ONVIF ${camera}: ${detail}`);
   }
 }
@@ -80,7 +84,16 @@ export interface OnvifCamera {
   close(): Promise<void>;
 }
 
-const NET_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE', 'EADDRNOTAVAIL']);
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'EPIPE',
+  'EADDRNOTAVAIL',
+]);
 const AUTH_RE = /not ?authori[sz]ed|unauthori[sz]ed|Digest authentication (failed|headers not found)/i;
 // A pull may be held by the camera for up to the PT1M the library asks for; it waits 80 s.
 const PULL_GUARD_MS = 85_000;
@@ -88,20 +101,26 @@ const MAX_BACKOFF_MS = 30_000;
 
 const escXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const unescXml = (s: string) =>
-  s.replace(/&(lt|gt|quot|apos|amp|#\d+|#x[0-9a-f]+);/gi, (_, e: string) =>
-    ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e.toLowerCase()] ??
-    String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)));
+  s.replace(
+    /&(lt|gt|quot|apos|amp|#\d+|#x[0-9a-f]+);/gi,
+    (_, e: string) =>
+      ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e.toLowerCase()] ??
+      String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)),
+  );
 
 /** Text of the first element named `name` (any namespace prefix) in raw XML. */
 function xmlText(xml: string, name: string): string | undefined {
   const m = new RegExp(`<(?:[\\w.-]+:)?${name}\\b[^>]*>([^<]*)</(?:[\\w.-]+:)?${name}>`).exec(xml);
-  return m ? unescXml(m[1]!.trim()) : undefined;
+  return m ? unescXml(m[1].trim()) : undefined;
 }
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' ? (v as Obj) : {});
 const list = (v: unknown): unknown[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]);
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() && Number.isFinite(Number(v)) ? Number(v) : null);
+// An XML scalar as text; anything else (a nested element) is no text.
+const str = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '');
+const num = (v: unknown): number | null =>
+  typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() && Number.isFinite(Number(v)) ? Number(v) : null;
 
 /** Connects (date/time, services or capabilities, profiles) and returns the camera. */
 export async function connectOnvif(target: OnvifTarget, opts: { timeoutMs: number }): Promise<OnvifCamera> {
@@ -125,7 +144,10 @@ class OnvifCameraImpl implements OnvifCamera {
   private profileList: OnvifProfile[] = [];
   private subscription: PullPoint | null = null;
 
-  constructor(target: OnvifTarget, private readonly timeoutMs: number) {
+  constructor(
+    target: OnvifTarget,
+    private readonly timeoutMs: number,
+  ) {
     this.host = target.host;
     this.port = target.port;
     this.label = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
@@ -143,8 +165,12 @@ class OnvifCameraImpl implements OnvifCamera {
     this.cam.on('rawResponse', (_xml: string, status: number) => (this.lastStatus = status));
   }
 
-  get hasPtz(): boolean { return Boolean(this.cam.uri?.ptz); }
-  get hasEvents(): boolean { return Boolean(this.cam.uri?.events); }
+  get hasPtz(): boolean {
+    return Boolean(this.cam.uri?.ptz);
+  }
+  get hasEvents(): boolean {
+    return Boolean(this.cam.uri?.events);
+  }
 
   /** One library call as a promise: settles once (the library can call back twice) or times out. */
   call(action: string, fn: (cb: Callback) => void, guardMs = this.timeoutMs + 1000): Promise<{ data: unknown; xml: string }> {
@@ -169,7 +195,8 @@ class OnvifCameraImpl implements OnvifCamera {
 
   private explain(action: string, err: Error, xml?: string): OnvifError {
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (err.message === 'Network timeout' || code === 'ETIMEDOUT') return new OnvifError(this.label, 'timeout', `no answer within ${this.timeoutMs} ms`);
+    if (err.message === 'Network timeout' || code === 'ETIMEDOUT')
+      return new OnvifError(this.label, 'timeout', `no answer within ${this.timeoutMs} ms`);
     if (NET_CODES.has(code)) return new OnvifError(this.label, 'unreachable', `unreachable: ${code}`);
     if (AUTH_RE.test(`${err.message} ${xml ?? ''}`) || this.lastStatus === 401) {
       return new OnvifError(this.label, 'auth', 'authentication failed (check username/password)');
@@ -198,17 +225,18 @@ class OnvifCameraImpl implements OnvifCamera {
     }
     // Media1 answers the same on Profile S and T cameras; the library's Media2 path is newer and buggier.
     if (cam.uri?.media) cam.media2Support = false;
-    if (!cam.uri?.media && !cam.uri?.media2) throw new OnvifError(this.label, 'unsupported', 'offers no media service (not a video device?)');
+    if (!cam.uri?.media && !cam.uri?.media2)
+      throw new OnvifError(this.label, 'unsupported', 'offers no media service (not a video device?)');
     const { data, xml } = await this.call('GetProfiles', (cb) => cam.getProfiles(cb));
     // Tokens from the raw XML: the library turns "1.10" into the number 1.1.
-    const tokens = [...xml.matchAll(/<(?:[\w.-]+:)?Profiles\b[^>]*?\btoken="([^"]*)"/g)].map((m) => unescXml(m[1]!));
+    const tokens = [...xml.matchAll(/<(?:[\w.-]+:)?Profiles\b[^>]*?\btoken="([^"]*)"/g)].map((m) => unescXml(m[1]));
     this.profileList = list(data).map((p, i) => {
       const vec = obj(obj(p).videoEncoderConfiguration);
       const res = obj(vec.resolution);
       return {
-        token: tokens.length === list(data).length ? tokens[i]! : String(obj(obj(p).$).token ?? ''),
-        name: String(obj(p).name ?? ''),
-        encoding: vec.encoding === undefined ? null : String(vec.encoding),
+        token: tokens.length === list(data).length ? tokens[i] : str(obj(obj(p).$).token),
+        name: str(obj(p).name),
+        encoding: vec.encoding === undefined ? null : str(vec.encoding),
         width: num(res.width),
         height: num(res.height),
         fps: num(obj(vec.rateControl).frameRateLimit),
@@ -221,7 +249,13 @@ class OnvifCameraImpl implements OnvifCamera {
     const { xml } = await this.call('GetDeviceInformation', (cb) => this.cam.getDeviceInformation(cb));
     // Read from the raw XML: the library turns firmware "2.10" into the number 2.1.
     const f = (n: string) => xmlText(xml, n) ?? '';
-    return { manufacturer: f('Manufacturer'), model: f('Model'), firmwareVersion: f('FirmwareVersion'), serialNumber: f('SerialNumber'), hardwareId: f('HardwareId') };
+    return {
+      manufacturer: f('Manufacturer'),
+      model: f('Model'),
+      firmwareVersion: f('FirmwareVersion'),
+      serialNumber: f('SerialNumber'),
+      hardwareId: f('HardwareId'),
+    };
   }
 
   async profiles(): Promise<OnvifProfile[]> {
@@ -229,14 +263,16 @@ class OnvifCameraImpl implements OnvifCamera {
   }
 
   private profile(token?: string): string {
-    if (token === undefined) return (this.profileList.find((p) => p.encoding !== null) ?? this.profileList[0])!.token;
+    if (token === undefined) return (this.profileList.find((p) => p.encoding !== null) ?? this.profileList[0]).token;
     if (this.profileList.some((p) => p.token === token)) return token;
     throw new OnvifError(this.label, 'unsupported', `no profile "${token}" (profiles: ${this.profileList.map((p) => p.token).join(', ')})`);
   }
 
   async streamUri(profileToken?: string): Promise<string> {
     const token = escXml(this.profile(profileToken));
-    const { data } = await this.call('GetStreamUri', (cb) => this.cam.getStreamUri({ protocol: 'RTSP', stream: 'RTP-Unicast', profileToken: token }, cb));
+    const { data } = await this.call('GetStreamUri', (cb) =>
+      this.cam.getStreamUri({ protocol: 'RTSP', stream: 'RTP-Unicast', profileToken: token }, cb),
+    );
     return this.uriOf('GetStreamUri', data);
   }
 
@@ -262,7 +298,7 @@ class OnvifCameraImpl implements OnvifCamera {
     const { xml } = await this.call('GetPresets', (cb) => this.cam.getPresets({ profileToken: token }, cb));
     // Parsed here: the library keys its answer by preset name (duplicates collide).
     return [...xml.matchAll(/<(?:[\w.-]+:)?Preset\b([^>]*?)(?:\/>|>([\s\S]*?)<\/(?:[\w.-]+:)?Preset>)/g)].map((m) => ({
-      token: unescXml(/\btoken="([^"]*)"/.exec(m[1]!)?.[1] ?? ''),
+      token: unescXml(/\btoken="([^"]*)"/.exec(m[1])?.[1] ?? ''),
       name: xmlText(m[2] ?? '', 'Name') ?? '',
     }));
   }
@@ -316,7 +352,9 @@ class PullPoint {
     if (address && typeof address === 'object') (address as { agent?: Agent }).agent = this.agent;
   }
 
-  run(): void { this.running = this.loop(); }
+  run(): void {
+    this.running = this.loop();
+  }
 
   private async loop(): Promise<void> {
     let backoff = 0;
@@ -370,7 +408,7 @@ function simpleItems(v: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const it of list(obj(v).simpleItem)) {
     const a = obj(obj(it).$);
-    if (a.Name !== undefined) out[String(a.Name)] = a.Value;
+    if (a.Name !== undefined) out[str(a.Name)] = a.Value;
   }
   return out;
 }
@@ -380,13 +418,17 @@ const STATE_ITEMS = ['IsMotion', 'State', 'IsTamper', 'IsInside', 'LogicalState'
 /** One NotificationMessage (as the library parses it) → OnvifEvent. */
 export function normaliseEvent(m: unknown): OnvifEvent {
   const topicEl = obj(m).topic;
-  const rawTopic = typeof topicEl === 'string' ? topicEl : String(obj(topicEl)._ ?? '');
-  const topic = rawTopic.trim().split('/').map((s) => s.replace(/^[\w.-]+:/, '')).join('/');
+  const rawTopic = typeof topicEl === 'string' ? topicEl : str(obj(topicEl)._);
+  const topic = rawTopic
+    .trim()
+    .split('/')
+    .map((s) => s.replace(/^[\w.-]+:/, ''))
+    .join('/');
   const msg = obj(obj(obj(m).message).message);
   const attrs = obj(msg.$);
   const data = simpleItems(msg.data);
   const names = Object.keys(data);
-  const key = names.length === 1 ? names[0]! : (STATE_ITEMS.find((n) => n in data) ?? names[0]);
+  const key = names.length === 1 ? names[0] : (STATE_ITEMS.find((n) => n in data) ?? names[0]);
   const raw = key === undefined ? '' : data[key];
   const kind: OnvifEvent['kind'] = /tamper|GlobalSceneChange/i.test(topic) ? 'tamper' : /motion/i.test(topic) ? 'motion' : 'other';
   const flag = raw === true || raw === 1 || /^(true|1|active|on)$/i.test(String(raw));
@@ -399,6 +441,6 @@ export function normaliseEvent(m: unknown): OnvifEvent {
     state,
     time: Number.isFinite(time) ? time : Date.now(),
     source,
-    ...(attrs.PropertyOperation !== undefined ? { operation: String(attrs.PropertyOperation) } : {}),
+    ...(attrs.PropertyOperation !== undefined ? { operation: str(attrs.PropertyOperation) } : {}),
   };
 }

@@ -6,7 +6,6 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Id, Section, Strict, StringEnum } from '../../gateway/kernel/schema-kit.js';
 import { LAYOUTS } from '../../models/detector/types.js';
 
-
 const Fraction = (dflt: number, description: string) => Type.Number({ minimum: 0, maximum: 1, default: dflt, description });
 
 export const CameraDriverSchema = Section(
@@ -20,7 +19,8 @@ export const CameraDriverSchema = Section(
         }),
         layout: StringEnum(LAYOUTS, {
           default: 'auto',
-          description: 'Output layout: yolov8 ([1,4+C,N], also YOLO11), yolov5 ([1,N,5+C]), yolox ([1,N,5+C] with grid decode); auto reads it from the model',
+          description:
+            'Output layout: yolov8 ([1,4+C,N], also YOLO11), yolov5 ([1,N,5+C]), yolox ([1,N,5+C] with grid decode); auto reads it from the model',
         }),
         labels: Type.Optional(Type.String({ description: 'Class names, one per line (default: the 80 COCO names)' })),
         confidence: Fraction(0.25, 'Detections below this are discarded before NMS'),
@@ -29,9 +29,16 @@ export const CameraDriverSchema = Section(
       },
       'The object detector',
     ),
-    workers: Type.Integer({ minimum: 1, maximum: 64, default: 2, description: 'Detector worker threads (one ONNX session each); 4-core ARM: 2' }),
+    workers: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 2,
+      description: 'Detector worker threads (one ONNX session each); 4-core ARM: 2',
+    }),
     intraOpThreads: Type.Integer({ minimum: 1, maximum: 64, default: 1, description: 'ONNX Runtime threads per session' }),
-    ffmpeg: Type.Optional(Type.String({ description: 'ffmpeg binary (default: ffmpeg on PATH, else the one from @ffmpeg-installer/ffmpeg)' })),
+    ffmpeg: Type.Optional(
+      Type.String({ description: 'ffmpeg binary (default: ffmpeg on PATH, else the one from @ffmpeg-installer/ffmpeg)' }),
+    ),
     snapshots: Section(
       {
         enabled: Type.Boolean({ default: true }),
@@ -52,8 +59,13 @@ const Point = Type.Tuple([Type.Number({ minimum: 0, maximum: 1 }), Type.Number({
 
 const Zone = Strict({
   id: Id('Zone id: the event data.zone and the occupancy point name'),
-  polygon: Type.Array(Point, { minItems: 3, description: '[[x, y], ...] as fractions of the image (0..1); a box is in the zone when its bottom centre is' }),
-  classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Classes counted here (default: the camera\'s)' })),
+  polygon: Type.Array(Point, {
+    minItems: 3,
+    description: '[[x, y], ...] as fractions of the image (0..1); a box is in the zone when its bottom centre is',
+  }),
+  classes: Type.Optional(
+    Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: "Classes counted here (default: the camera's)" }),
+  ),
   minConfidence: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   minArea: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Smallest box, as a fraction of the image area' })),
 });
@@ -78,7 +90,12 @@ export const CameraDeviceSchema = Strict({
   classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Classes reported (default: all)' })),
   minConfidence: Fraction(0.4, 'Detections below this are ignored for events'),
   minArea: Fraction(0, 'Smallest box reported, as a fraction of the image area'),
-  debounceFrames: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'An object must be seen (or gone) this many frames in a row before it enters (leaves) a zone' }),
+  debounceFrames: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 3,
+    description: 'An object must be seen (or gone) this many frames in a row before it enters (leaves) a zone',
+  }),
   zones: Type.Array(Zone, { default: [], description: 'Without zones the whole image is one zone named "all"' }),
 });
 export type CameraDeviceConfig = Static<typeof CameraDeviceSchema>;

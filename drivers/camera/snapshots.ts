@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import type { Detection, Frame } from '../../models/detector/types.js';
 
-export const SNAPSHOT_ID = /^[A-Za-z0-9_.-]{1,64}-\d{13}-[0-9a-f]{8}\.jpg$/;
+const SNAPSHOT_ID = /^[A-Za-z0-9_.-]{1,64}-\d{13}-[0-9a-f]{8}\.jpg$/;
 
 export interface SnapshotOptions {
   dir: string;
@@ -25,8 +25,16 @@ interface Entry {
 }
 
 const COLORS: readonly [number, number, number][] = [
-  [255, 56, 56], [255, 157, 151], [255, 112, 31], [255, 178, 29], [207, 210, 49],
-  [72, 249, 10], [146, 204, 23], [61, 219, 134], [26, 147, 52], [0, 212, 187],
+  [255, 56, 56],
+  [255, 157, 151],
+  [255, 112, 31],
+  [255, 178, 29],
+  [207, 210, 49],
+  [72, 249, 10],
+  [146, 204, 23],
+  [61, 219, 134],
+  [26, 147, 52],
+  [0, 212, 187],
 ];
 
 export class SnapshotStore {
@@ -73,7 +81,7 @@ export class SnapshotStore {
     const cutoff = now - this.opts.maxAgeDays * 86_400_000;
     const limit = this.opts.maxTotalMB * 1024 * 1024;
     let removed = 0;
-    while (this.entries.length > 0 && (this.entries[0]!.ts < cutoff || this.totalBytes > limit)) {
+    while (this.entries.length > 0 && (this.entries[0].ts < cutoff || this.totalBytes > limit)) {
       const e = this.entries.shift()!;
       rmSync(join(this.opts.dir, e.id), { force: true });
       this.totalBytes -= e.bytes;
@@ -89,10 +97,12 @@ export function drawBoxes(frame: Frame, detections: readonly Detection[]): Uint8
   const { scale, padLeft, padTop } = frame.letterbox;
   const bgr = frame.channels === 'bgr';
   for (const d of detections) {
-    const [r, g, b] = COLORS[d.classId % COLORS.length]!;
+    const [r, g, b] = COLORS[d.classId % COLORS.length];
     const c = bgr ? [b, g, r] : [r, g, b];
-    const x1 = Math.round(d.box[0] * scale + padLeft), y1 = Math.round(d.box[1] * scale + padTop);
-    const x2 = Math.round(d.box[2] * scale + padLeft), y2 = Math.round(d.box[3] * scale + padTop);
+    const x1 = Math.round(d.box[0] * scale + padLeft),
+      y1 = Math.round(d.box[1] * scale + padTop);
+    const x2 = Math.round(d.box[2] * scale + padLeft),
+      y2 = Math.round(d.box[3] * scale + padTop);
     for (let t = 0; t < 2; t++) {
       hline(out, frame.width, frame.height, x1, x2, y1 + t, c);
       hline(out, frame.width, frame.height, x1, x2, y2 - t, c);
@@ -120,12 +130,31 @@ function vline(buf: Uint8Array, w: number, h: number, x: number, y1: number, y2:
 }
 
 /** Raw frame → JPEG of the picture area only, by one short ffmpeg run (bounded to 10 s). */
-export function encodeJpeg(ffmpeg: string, pixels: Uint8Array, frame: Frame, quality: number): Promise<Buffer> {
+function encodeJpeg(ffmpeg: string, pixels: Uint8Array, frame: Frame, quality: number): Promise<Buffer> {
   const { srcWidth, srcHeight, scale, padLeft, padTop } = frame.letterbox;
   const cw = Math.min(frame.width - padLeft, Math.round(srcWidth * scale));
   const ch = Math.min(frame.height - padTop, Math.round(srcHeight * scale));
-  const args = ['-v', 'error', '-f', 'rawvideo', '-pix_fmt', frame.channels === 'bgr' ? 'bgr24' : 'rgb24', '-s', `${frame.width}x${frame.height}`,
-    '-i', 'pipe:0', '-vf', `crop=${cw}:${ch}:${padLeft}:${padTop}`, '-frames:v', '1', '-q:v', String(quality), '-f', 'mjpeg', 'pipe:1'];
+  const args = [
+    '-v',
+    'error',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    frame.channels === 'bgr' ? 'bgr24' : 'rgb24',
+    '-s',
+    `${frame.width}x${frame.height}`,
+    '-i',
+    'pipe:0',
+    '-vf',
+    `crop=${cw}:${ch}:${padLeft}:${padTop}`,
+    '-frames:v',
+    '1',
+    '-q:v',
+    String(quality),
+    '-f',
+    'mjpeg',
+    'pipe:1',
+  ];
   return new Promise((resolve, reject) => {
     const p = spawn(ffmpeg, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

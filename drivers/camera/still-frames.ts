@@ -6,14 +6,18 @@ import { ffmpegPath, letterboxFilter, letterboxFor } from './letterbox.js';
 import type { Frame, InputSpec } from '../../models/detector/types.js';
 
 /** Source size from ffmpeg's banner: the first (input) stream's "WxH". */
-export function sourceSize(stderr: string): { width: number; height: number } | null {
+function sourceSize(stderr: string): { width: number; height: number } | null {
   const line = stderr.split('\n').find((l) => /Stream #\d+:\d+.*: Video:/.test(l));
   const m = line ? /, (\d+)x(\d+)[, \n]/.exec(line + '\n') : null;
   return m ? { width: Number(m[1]), height: Number(m[2]) } : null;
 }
 
 /** Decodes and letterboxes one image with ffmpeg. `shared` puts the bytes in a SharedArrayBuffer. */
-export async function letterboxImage(file: string, spec: InputSpec, opts: { camera?: string; seq?: number; shared?: boolean } = {}): Promise<Frame> {
+export async function letterboxImage(
+  file: string,
+  spec: InputSpec,
+  opts: { camera?: string; seq?: number; shared?: boolean } = {},
+): Promise<Frame> {
   const args = ['-hide_banner', '-nostdin', '-i', file, '-vf', letterboxFilter(spec), '-f', 'rawvideo', '-frames:v', '1', 'pipe:1'];
   const child = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];

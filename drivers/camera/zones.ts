@@ -19,7 +19,18 @@ export const WHOLE_IMAGE = 'all';
 export function compileZones(cam: CameraDeviceConfig): CompiledZone[] {
   const base = { classes: cam.classes ? new Set(cam.classes) : null, minConfidence: cam.minConfidence, minArea: cam.minArea };
   if (cam.zones.length === 0) {
-    return [{ id: WHOLE_IMAGE, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]], ...base }];
+    return [
+      {
+        id: WHOLE_IMAGE,
+        polygon: [
+          [0, 0],
+          [1, 0],
+          [1, 1],
+          [0, 1],
+        ],
+        ...base,
+      },
+    ];
   }
   return cam.zones.map((z) => ({
     id: z.id,
@@ -34,8 +45,8 @@ export function compileZones(cam: CameraDeviceConfig): CompiledZone[] {
 export function pointInPolygon(x: number, y: number, poly: readonly (readonly [number, number])[]): boolean {
   let inside = false;
   for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
-    const [xi, yi] = poly[i]!;
-    const [xj, yj] = poly[j]!;
+    const [xi, yi] = poly[i];
+    const [xj, yj] = poly[j];
     if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
   }
   return inside;
@@ -50,7 +61,12 @@ export function inZone(z: CompiledZone, d: Detection, srcWidth: number, srcHeigh
 }
 
 /** zone → class → the detections counted there, for one frame. */
-export function countByZone(zones: readonly CompiledZone[], dets: readonly Detection[], srcWidth: number, srcHeight: number): Map<string, Map<string, Detection[]>> {
+export function countByZone(
+  zones: readonly CompiledZone[],
+  dets: readonly Detection[],
+  srcWidth: number,
+  srcHeight: number,
+): Map<string, Map<string, Detection[]>> {
   const out = new Map<string, Map<string, Detection[]>>();
   for (const z of zones) {
     const byClass = new Map<string, Detection[]>();

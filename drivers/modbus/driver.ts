@@ -68,7 +68,8 @@ export class ModbusDriver implements Driver<ModbusHealth> {
   async write(cmd: Command): Promise<CommandResult> {
     const poller = this.pollers.get(cmd.device);
     if (!poller) return { ok: false, detail: `device "${cmd.device}" is not a Modbus device` };
-    if (cmd.action !== 'write') return { ok: false, detail: `unknown action "${commandArgs(cmd).action}" (Modbus devices take "write" with args {point, value})` };
+    if (cmd.action !== 'write')
+      return { ok: false, detail: `unknown action "${commandArgs(cmd).action}" (Modbus devices take "write" with args {point, value})` };
     const { value } = cmd;
     const point = poller.points.find((p) => p.name === cmd.point);
     if (!point) return { ok: false, detail: `device "${cmd.device}" has no point "${cmd.point}"` };
@@ -88,7 +89,10 @@ export class ModbusDriver implements Driver<ModbusHealth> {
       const readBack = await this.readPoint(poller, point);
       // Compare with what the register can hold (e.g. 220.54 at scale 0.1 is 220.5).
       const expected = point.table === 'coil' ? toBool(value) : decodePoint(point, encodePoint(point, value), 0);
-      const same = typeof expected === 'number' && typeof readBack === 'number' ? Math.abs(expected - readBack) <= 1e-9 * Math.max(1, Math.abs(expected)) : expected === readBack;
+      const same =
+        typeof expected === 'number' && typeof readBack === 'number'
+          ? Math.abs(expected - readBack) <= 1e-9 * Math.max(1, Math.abs(expected))
+          : expected === readBack;
       return same
         ? { ok: true, detail: `wrote ${point.name} = ${JSON.stringify(value)} (verified)` }
         : { ok: false, detail: `wrote ${point.name} but read back ${JSON.stringify(readBack)}` };

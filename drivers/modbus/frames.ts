@@ -4,13 +4,7 @@
 import type { Table } from './schema.js';
 
 export type FrameErrorReason =
-  | 'wrong_function'
-  | 'bad_length'
-  | 'bad_echo'
-  | 'short_frame'
-  | 'bad_crc'
-  | 'wrong_unit'
-  | 'wrong_transaction';
+  'wrong_function' | 'bad_length' | 'bad_echo' | 'short_frame' | 'bad_crc' | 'wrong_unit' | 'wrong_transaction';
 
 export class FrameError extends Error {
   override readonly name = 'FrameError';
@@ -46,7 +40,7 @@ const EXCEPTION_NAMES: Record<number, string> = {
   10: 'GATEWAY PATH UNAVAILABLE',
   11: 'GATEWAY TARGET DEVICE FAILED TO RESPOND',
 };
-export function exceptionName(code: number): string {
+function exceptionName(code: number): string {
   return EXCEPTION_NAMES[code] ?? `EXCEPTION ${code}`;
 }
 
@@ -106,7 +100,7 @@ export function buildWriteCoilsPdu(address: number, values: boolean[]): Buffer {
   pdu.writeUInt16BE(values.length, 3);
   pdu[5] = bytes;
   values.forEach((v, i) => {
-    if (v) pdu[6 + (i >> 3)]! |= 1 << (i & 7);
+    if (v) pdu[6 + (i >> 3)] |= 1 << (i & 7);
   });
   return pdu;
 }
@@ -135,19 +129,19 @@ export type ParsedResponse = { ok: true; data: Buffer } | { ok: false; exception
 const EMPTY = Buffer.alloc(0);
 
 export function parseResponsePdu(requestPdu: Buffer, responsePdu: Buffer): ParsedResponse {
-  const fc = requestPdu[0]!;
+  const fc = requestPdu[0];
   const got = responsePdu[0];
   if (got === undefined) throw new FrameError('short_frame', 'empty response');
   if (got === (fc | 0x80)) {
     if (responsePdu.length !== 2) throw new FrameError('bad_length', `exception response of ${responsePdu.length} bytes, not 2`);
-    const code = responsePdu[1]!;
+    const code = responsePdu[1];
     return { ok: false, exception: code, name: exceptionName(code) };
   }
   if (got !== fc) throw new FrameError('wrong_function', `function code ${got} in response to ${fc}`);
   const expected = expectedResponseLength(requestPdu);
   if (fc <= 4) {
     if (responsePdu.length < 2) throw new FrameError('short_frame', `read response of ${responsePdu.length} byte(s)`);
-    const count = responsePdu[1]!;
+    const count = responsePdu[1];
     if (count !== expected - 2 || responsePdu.length !== expected) {
       throw new FrameError('bad_length', `byte count ${count} in a ${responsePdu.length}-byte response, expected ${expected - 2}`);
     }
@@ -156,7 +150,10 @@ export function parseResponsePdu(requestPdu: Buffer, responsePdu: Buffer): Parse
   if (responsePdu.length !== expected) throw new FrameError('bad_length', `write response of ${responsePdu.length} bytes, not 5`);
   // FC5/6 echo address and value; FC15/16 echo address and quantity: bytes 1..4 either way.
   if (responsePdu.compare(requestPdu, 1, 5, 1, 5) !== 0) {
-    throw new FrameError('bad_echo', `write response echoes ${responsePdu.toString('hex', 1, 5)}, sent ${requestPdu.toString('hex', 1, 5)}`);
+    throw new FrameError(
+      'bad_echo',
+      `write response echoes ${responsePdu.toString('hex', 1, 5)}, sent ${requestPdu.toString('hex', 1, 5)}`,
+    );
   }
   return { ok: true, data: EMPTY };
 }
@@ -199,7 +196,7 @@ export class TcpFrameReader {
         throw new FrameError('bad_length', `MBAP header with protocol ${protocol}, length ${length}`);
       }
       if (buf.length < 6 + length) break;
-      frames.push({ transactionId: buf.readUInt16BE(0), unit: buf[6]!, pdu: buf.subarray(7, 6 + length) });
+      frames.push({ transactionId: buf.readUInt16BE(0), unit: buf[6], pdu: buf.subarray(7, 6 + length) });
       buf = buf.subarray(6 + length);
     }
     this.pending = buf;
@@ -223,7 +220,7 @@ for (let i = 0; i < 256; i++) {
 /** Modbus CRC-16 (poly 0xA001 reflected, init 0xFFFF); sent low byte first. */
 export function crc16(buf: Buffer, start = 0, end = buf.length): number {
   let crc = 0xffff;
-  for (let i = start; i < end; i++) crc = (crc >>> 8) ^ CRC_TABLE[(crc ^ buf[i]!) & 0xff]!;
+  for (let i = start; i < end; i++) crc = (crc >>> 8) ^ CRC_TABLE[(crc ^ buf[i]) & 0xff];
   return crc;
 }
 
@@ -264,7 +261,7 @@ export class RtuResponseReader {
     const room = this.buf.length - this.received;
     if (room > 0) this.received += chunk.copy(this.buf, this.received, 0, Math.min(room, chunk.length));
     if (this.received < 2) return null;
-    const fc = this.buf[1]!;
+    const fc = this.buf[1];
     // Without a length field an unexpected function code leaves the frame's end unknown.
     if (fc !== this.fc && fc !== (this.fc | 0x80)) throw new FrameError('wrong_function', `function code ${fc} in response to ${this.fc}`);
     const length = fc & 0x80 ? 5 : this.normalLength;

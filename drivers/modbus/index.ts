@@ -23,7 +23,8 @@ export const modbus: DriverDescriptor<'modbus', typeof ModbusDriverSchema, typeo
     const lineIds = new Map<string, number>();
     section.lines.forEach((l, i) => {
       const prev = lineIds.get(l.id);
-      if (prev !== undefined) out.push({ path: ['drivers', 'modbus', 'lines', i, 'id'], message: `line id "${l.id}" is already used by lines[${prev}]` });
+      if (prev !== undefined)
+        out.push({ path: ['drivers', 'modbus', 'lines', i, 'id'], message: `line id "${l.id}" is already used by lines[${prev}]` });
       else lineIds.set(l.id, i);
     });
     for (const d of site.devices) {

@@ -23,7 +23,7 @@ export function runModbusPlan(site: SiteView<ModbusDeviceConfig>, opts: { device
     try {
       return { id: d.id, dev, points, requests: planRequests(points, dev), uncoalesced: planWithoutCoalescing(points).length };
     } catch (err) {
-      throw new Error(`device "${d.id}": ${(err as Error).message}`);
+      throw new Error(`device "${d.id}": ${(err as Error).message}`, { cause: err });
     }
   });
   const totals = {

@@ -64,7 +64,7 @@ export function planRequests(points: readonly ResolvedPoint[], limits: PlanLimit
 
   const requests: PlannedRequest[] = [];
   for (const group of groups.values()) {
-    const { table, pollMs } = group[0]!;
+    const { table, pollMs } = group[0];
     const max = isBitTable(table) ? limits.maxCoilsPerRequest : limits.maxRegistersPerRequest;
     let current: PlannedRequest | undefined;
     for (const p of [...group].sort(byAddress)) {
@@ -89,9 +89,7 @@ export function planRequests(points: readonly ResolvedPoint[], limits: PlanLimit
 
 /** The baseline: one request per point, as a driver without coalescing would poll. */
 export function planWithoutCoalescing(points: readonly ResolvedPoint[]): PlannedRequest[] {
-  return points
-    .map((p) => ({ table: p.table, start: p.address, count: p.width, pollMs: p.pollMs, points: [p] }))
-    .sort(byRequestOrder);
+  return points.map((p) => ({ table: p.table, start: p.address, count: p.width, pollMs: p.pollMs, points: [p] })).sort(byRequestOrder);
 }
 
 /** Registers/coils a request reads that no point uses. */
@@ -156,7 +154,7 @@ export function formatPlan(
     ];
   });
   // Pad every column but the last (names) to its widest cell; intervals align right.
-  const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((row) => row[i]!.length)));
-  const lines = rows.map((row) => row.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]!) : cell)).join('  '));
+  const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((row) => row[i].length)));
+  const lines = rows.map((row) => row.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]) : cell)).join('  '));
   return [header, ...lines.map((l) => `  ${l}`)].join('\n');
 }

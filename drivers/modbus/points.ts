@@ -45,7 +45,7 @@ const REGISTER_WIDTH: Record<Exclude<DataType, 'string'>, number> = {
 const MODICON_BASE: Record<Table, number> = { coil: 0, discrete: 10000, input: 30000, holding: 40000 };
 
 /** Converts a configured address to the 0-based wire address, or explains why it cannot. */
-export function wireAddress(address: number, table: Table, addressing: ModbusDeviceConfig['addressing']): number | string {
+function wireAddress(address: number, table: Table, addressing: ModbusDeviceConfig['addressing']): number | string {
   if (addressing === 'zero-based') return address <= 65535 ? address : 'must be 0-65535';
   if (addressing === 'one-based') return address >= 1 && address <= 65536 ? address - 1 : 'one-based addresses run 1-65536';
   // Modicon: 40001 (5 digits, up to 9999 registers) or 400001 (6 digits, up to 65536).
@@ -79,7 +79,8 @@ export function resolvePoints(dev: ModbusDeviceConfig): { points: ResolvedPoint[
     let pollMs = p.pollMs ?? dev.pollMs;
     if (p.group !== undefined) {
       const g = dev.pollGroups[p.group];
-      if (g === undefined) fail('group', `unknown poll group "${p.group}" (pollGroups has: ${Object.keys(dev.pollGroups).join(', ') || 'none'})`);
+      if (g === undefined)
+        fail('group', `unknown poll group "${p.group}" (pollGroups has: ${Object.keys(dev.pollGroups).join(', ') || 'none'})`);
       else if (p.pollMs === undefined) pollMs = g;
     }
     const address = wireAddress(p.address, p.table, dev.addressing);

@@ -128,7 +128,9 @@ export class DevicePoller {
     let report = true;
     if (prev && prev.quality === quality && p.report !== 'always') {
       if (p.report === 'change') report = prev.value !== value && !(Number.isNaN(prev.value) && Number.isNaN(value));
-      else report = typeof value === 'number' && typeof prev.value === 'number' ? Math.abs(value - prev.value) >= p.deadband : prev.value !== value;
+      else
+        report =
+          typeof value === 'number' && typeof prev.value === 'number' ? Math.abs(value - prev.value) >= p.deadband : prev.value !== value;
     }
     if (report) this.last.set(p.name, { value, quality });
     return report;
@@ -156,7 +158,11 @@ export class DevicePoller {
     s.exception = err.code;
     const { table, start, count } = s.req;
     void this.ctx
-      .emitEvent('modbus.exception', { device: this.id, unit: this.cfg.unit, table, start, count, code: err.code, name: err.codeName }, this.id)
+      .emitEvent(
+        'modbus.exception',
+        { device: this.id, unit: this.cfg.unit, table, start, count, code: err.code, name: err.codeName },
+        this.id,
+      )
       .catch(() => undefined);
   }
 
@@ -180,7 +186,10 @@ export class DevicePoller {
     if (!this.online || this.failures < this.cfg.offlineAfterFailures) return;
     this.online = false;
     this.ctx.devices.setOnline(this.id, false, 'modbus', this.zone);
-    this.ctx.log.warn({ device: this.id, error: this.lastError, probeEveryMs: this.cfg.offlinePollMs }, 'Modbus device not answering: marked offline');
+    this.ctx.log.warn(
+      { device: this.id, error: this.lastError, probeEveryMs: this.cfg.offlinePollMs },
+      'Modbus device not answering: marked offline',
+    );
     void this.ctx
       .emitEvent('device.offline', { device: this.id, zone: this.zone, reason: this.lastError, failures: this.failures }, this.id)
       .catch(() => undefined);

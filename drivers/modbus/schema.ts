@@ -4,25 +4,13 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, Strict, StringEnum } from '../../gateway/kernel/schema-kit.js';
 
-export const TABLES = ['holding', 'input', 'coil', 'discrete'] as const;
+const TABLES = ['holding', 'input', 'coil', 'discrete'] as const;
 export type Table = (typeof TABLES)[number];
 
-export const DATA_TYPES = [
-  'bool',
-  'int16',
-  'uint16',
-  'int32',
-  'uint32',
-  'int64',
-  'uint64',
-  'float32',
-  'float64',
-  'string',
-  'bit',
-] as const;
+const DATA_TYPES = ['bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'string', 'bit'] as const;
 export type DataType = (typeof DATA_TYPES)[number];
 
-export const WORD_ORDERS = ['ABCD', 'BADC', 'CDAB', 'DCBA'] as const;
+const WORD_ORDERS = ['ABCD', 'BADC', 'CDAB', 'DCBA'] as const;
 export type WordOrder = (typeof WORD_ORDERS)[number];
 
 const Ms = (dflt: number, description: string) => Type.Integer({ minimum: 10, default: dflt, description });
@@ -63,18 +51,17 @@ const LineVariants = Type.Union([
   }),
 ]);
 export type ModbusLineConfig = Static<typeof LineVariants>;
-export const TRANSPORTS = ['tcp', 'rtu-over-tcp', 'rtu'] as const;
 
 // A discriminated oneOf, so a mistake in one line is reported against its own transport's
 // keys only (plain anyOf would report every variant's complaints).
-export const ModbusLineSchema = Type.Unsafe<ModbusLineConfig>({
+const ModbusLineSchema = Type.Unsafe<ModbusLineConfig>({
   type: 'object',
   required: ['transport'],
   discriminator: { propertyName: 'transport' },
   oneOf: LineVariants.anyOf,
 });
 
-export const ModbusPointSchema = Strict({
+const ModbusPointSchema = Strict({
   name: Type.String({ minLength: 1, maxLength: 128, description: 'Point name in readings' }),
   table: StringEnum(TABLES),
   address: Type.Integer({ minimum: 0, maximum: 465536, description: 'Register/coil address (see addressing)' }),
@@ -95,7 +82,12 @@ export type ModbusPointConfig = Static<typeof ModbusPointSchema>;
 
 export const ModbusDeviceSchema = Strict({
   line: Type.String({ description: 'drivers.modbus.lines[].id' }),
-  unit: Type.Integer({ minimum: 1, maximum: 255, default: 1, description: 'Modbus unit (slave) id (0 is broadcast and never answers a poll)' }),
+  unit: Type.Integer({
+    minimum: 1,
+    maximum: 255,
+    default: 1,
+    description: 'Modbus unit (slave) id (0 is broadcast and never answers a poll)',
+  }),
   addressing: StringEnum(['zero-based', 'one-based', 'modicon'] as const, {
     default: 'zero-based',
     description: 'zero-based: as on the wire; one-based: address-1; modicon: 4xxxx/3xxxx/1xxxx/0xxxx notation',
@@ -104,7 +96,12 @@ export const ModbusDeviceSchema = Strict({
   pollGroups: Type.Record(Type.String(), Type.Integer({ minimum: 10 }), { default: {}, description: 'name → poll interval in ms' }),
   maxRegistersPerRequest: Type.Integer({ minimum: 1, maximum: 125, default: 125 }),
   maxCoilsPerRequest: Type.Integer({ minimum: 1, maximum: 2000, default: 2000 }),
-  maxGap: Type.Integer({ minimum: 0, maximum: 124, default: 10, description: 'Unused registers/coils a request may span to join two points' }),
+  maxGap: Type.Integer({
+    minimum: 0,
+    maximum: 124,
+    default: 10,
+    description: 'Unused registers/coils a request may span to join two points',
+  }),
   offlineAfterFailures: Type.Integer({ minimum: 1, default: 3 }),
   offlinePollMs: Ms(30000, 'Poll interval while the device does not answer'),
   verifyWrites: Type.Boolean({ default: false, description: 'Read back after each write' }),

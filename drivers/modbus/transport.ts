@@ -86,7 +86,8 @@ abstract class StreamTransport implements Transport {
       const wait = this.retryAt - Date.now();
       // A short wait (the first reconnect after a dropped connection) is sat out, so one
       // blip does not fail every queued request; a long backoff fails fast instead.
-      if (wait > 0 && wait > this.maxWaitMs) throw new ModbusConnectError(`not connected (next attempt in ${Math.ceil(wait / 100) / 10} s)`);
+      if (wait > 0 && wait > this.maxWaitMs)
+        throw new ModbusConnectError(`not connected (next attempt in ${Math.ceil(wait / 100) / 10} s)`);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (this.stream) return this.stream;
       this.connecting = this.open().then(
@@ -153,7 +154,7 @@ function tcpConnect(host: string, port: number, timeoutMs: number): Promise<Sock
 }
 
 /** Modbus TCP: MBAP framing, a transaction id per request, late replies discarded. */
-export class TcpTransport extends StreamTransport {
+class TcpTransport extends StreamTransport {
   private reader = new TcpFrameReader();
   private txId = 0;
   private expectedTx = -1;
@@ -194,14 +195,15 @@ export class TcpTransport extends StreamTransport {
     }
     for (const f of frames) {
       if (f.transactionId !== this.expectedTx) this.onDiscard?.('wrong_transaction');
-      else if (f.unit !== this.expectedUnit) this.settle(new FrameError('wrong_unit', `reply from unit ${f.unit}, expected ${this.expectedUnit}`));
+      else if (f.unit !== this.expectedUnit)
+        this.settle(new FrameError('wrong_unit', `reply from unit ${f.unit}, expected ${this.expectedUnit}`));
       else this.settle(f.pdu);
     }
   }
 }
 
 /** RTU framing over any byte stream, keeping the silent interval RTU needs between frames. */
-export class RtuTransport extends StreamTransport {
+class RtuTransport extends StreamTransport {
   private reader: RtuResponseReader | null = null;
   private lastActivity = 0;
   private readonly gapMs: number;

@@ -168,7 +168,11 @@ export class MqttDriver implements Driver<MqttHealth>, Publisher, Listening {
     );
   }
 
-  private async authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
+  private async authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<AuthenticateError | null> {
     if (this.overLimit.has(client.conn)) {
       // Refused before the password is checked: a connection storm costs no scrypt.
       this.ctx?.metrics.mqttRefusedConnections.inc({ reason: 'max_connections' });
@@ -204,9 +208,9 @@ export class MqttDriver implements Driver<MqttHealth>, Publisher, Listening {
     const known = ctx.devices.state(device);
     ctx.devices.setOnline(device, online, DRIVER, zone);
     if (known && known.online === online && known.via === DRIVER) return;
-    void ctx.emitEvent(online ? 'device.online' : 'device.offline', { device, zone, reason, clientId }, device).catch((err: Error) =>
-      ctx.log.error({ err, device }, 'could not record device status event'),
-    );
+    void ctx
+      .emitEvent(online ? 'device.online' : 'device.offline', { device, zone, reason, clientId }, device)
+      .catch((err: Error) => ctx.log.error({ err, device }, 'could not record device status event'));
   }
 
   private async onPublish(client: Client | null, packet: PublishPacket): Promise<void> {
@@ -238,7 +242,10 @@ export class MqttDriver implements Driver<MqttHealth>, Publisher, Listening {
     let readings;
     try {
       if (payload.length > this.cfg.maxPayloadBytes) {
-        throw new PayloadError('payload_too_large', `${payload.length} bytes, limit ${this.cfg.maxPayloadBytes} (drivers.mqtt.maxPayloadBytes)`);
+        throw new PayloadError(
+          'payload_too_large',
+          `${payload.length} bytes, limit ${this.cfg.maxPayloadBytes} (drivers.mqtt.maxPayloadBytes)`,
+        );
       }
       readings = decodeTelemetry(payload, {
         device: topic.device,
@@ -284,7 +291,11 @@ export class MqttDriver implements Driver<MqttHealth>, Publisher, Listening {
       throw new Error('publish rate limit exceeded');
     }
     ctx.rateLimited('throttled');
-    this.logThrottled(client.id, { client: client.id, rate, qos: packet.qos }, 'MQTT client over drivers.mqtt.maxMessagesPerSecond: slowed down');
+    this.logThrottled(
+      client.id,
+      { client: client.id, rate, qos: packet.qos },
+      'MQTT client over drivers.mqtt.maxMessagesPerSecond: slowed down',
+    );
     await new Promise((r) => setTimeout(r, waitMs));
   }
 
@@ -295,9 +306,15 @@ export class MqttDriver implements Driver<MqttHealth>, Publisher, Listening {
 
   private alreadyReceived(client: Client, packet: PublishPacket): Promise<boolean> {
     // aedes' typings omit its persistence; incomingGetPacket rejects when it has no such packet.
-    const persistence = (this.broker as unknown as { persistence: { incomingGetPacket(c: Client, p: PublishPacket): Promise<unknown> } } | null)
-      ?.persistence;
-    return persistence ? persistence.incomingGetPacket(client, packet).then(() => true, () => false) : Promise.resolve(false);
+    const persistence = (
+      this.broker as unknown as { persistence: { incomingGetPacket(c: Client, p: PublishPacket): Promise<unknown> } } | null
+    )?.persistence;
+    return persistence
+      ? persistence.incomingGetPacket(client, packet).then(
+          () => true,
+          () => false,
+        )
+      : Promise.resolve(false);
   }
 
   private onStatus(topic: DeviceTopic, packet: PublishPacket): void {
@@ -324,7 +341,12 @@ export class MqttDriver implements Driver<MqttHealth>, Publisher, Listening {
   private badTopic(rawTopic: string, clientId: string | undefined): void {
     const device = rawTopic.split('/')[3] ?? '?';
     const where = { device, zone: '', site: this.site.id, kind: 'telemetry' as const };
-    this.malformed(where, rawTopic, new PayloadError('bad_topic', 'topic must be devices/{site}/{zone}/{device}/telemetry[/{point}] or .../status'), clientId);
+    this.malformed(
+      where,
+      rawTopic,
+      new PayloadError('bad_topic', 'topic must be devices/{site}/{zone}/{device}/telemetry[/{point}] or .../status'),
+      clientId,
+    );
   }
 
   private malformed(topic: DeviceTopic, rawTopic: string, err: PayloadError, clientId: string | undefined): void {

@@ -23,7 +23,11 @@ export const mqtt: DriverDescriptor<'mqtt', typeof MqttDriverSchema, typeof Mqtt
     for (const d of site.devices) {
       const prev = users.get(d.config.username);
       if (prev === undefined) users.set(d.config.username, d.index);
-      else out.push({ path: ['devices', d.index, 'mqtt', 'username'], message: `MQTT username "${d.config.username}" is already used by devices[${prev}]` });
+      else
+        out.push({
+          path: ['devices', d.index, 'mqtt', 'username'],
+          message: `MQTT username "${d.config.username}" is already used by devices[${prev}]`,
+        });
     }
     if (section.maxReadingsPerMessage > site.maxQueueRows) {
       out.push({

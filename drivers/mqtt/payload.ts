@@ -20,7 +20,10 @@ export type RejectReason =
   | 'bad_topic';
 
 export class PayloadError extends Error {
-  constructor(readonly reason: RejectReason, message: string) {
+  constructor(
+    readonly reason: RejectReason,
+    message: string,
+  ) {
     super(message);
     this.name = 'PayloadError';
   }
@@ -67,7 +70,8 @@ function decodePlain(text: string, opts: DecodeOptions): Reading {
   let value: ReadingValue;
   if (NUMBER_RE.test(text)) value = Number(text);
   else if (text === 'true' || text === 'false') value = text === 'true';
-  else throw new PayloadError('not_a_number', `.../telemetry/${opts.point} expects a plain number or true/false, got "${text.slice(0, 40)}"`);
+  else
+    throw new PayloadError('not_a_number', `.../telemetry/${opts.point} expects a plain number or true/false, got "${text.slice(0, 40)}"`);
   if (typeof value === 'number' && !Number.isFinite(value)) throw new PayloadError('bad_value', `value out of range: ${text.slice(0, 40)}`);
   return { ts: opts.now, device: opts.device, point: opts.point!, value };
 }
@@ -167,13 +171,15 @@ function decodeSenml(records: unknown[], opts: DecodeOptions): Reading[] {
     else if (rec.vb !== undefined) value = senmlField(rec.vb, 'boolean', `${where}.vb`);
     else if (rec.vd !== undefined) value = senmlField(rec.vd, 'string', `${where}.vd`);
     else if (rec.s !== undefined) value = senmlField(rec.s, 'number', `${where}.s`);
-    else if (rec.n === undefined && hasBaseField(rec)) return; // a record carrying only base fields
+    else if (rec.n === undefined && hasBaseField(rec))
+      return; // a record carrying only base fields
     else throw new PayloadError('bad_senml', `${where} has no value (v, vs, vb, vd or s)`);
     const t = bt + (rec.t === undefined ? 0 : senmlField(rec.t, 'number', `${where}.t`));
     const ms = Math.abs(t) < SENML_RELATIVE_LIMIT ? opts.now + t * 1000 : t * 1000;
     const point = n || bn;
     checkPointName(point, where);
-    if (out.length >= opts.maxReadings) throw new PayloadError('too_many_readings', `more than ${opts.maxReadings} readings in one message`);
+    if (out.length >= opts.maxReadings)
+      throw new PayloadError('too_many_readings', `more than ${opts.maxReadings} readings in one message`);
     const r: Reading = { ts: checkTs(ms, `${where}.t`, opts.now), device: opts.device, point, value: checkValue(value, where) };
     const unit = rec.u === undefined ? bu : senmlField(rec.u, 'string', `${where}.u`);
     if (unit !== undefined) r.unit = unit;

@@ -36,10 +36,19 @@ export function registerActRoutes(app: FastifyInstance, deps: ActDeps): void {
       },
     },
     async (req, reply) => {
-      const cmd = commandFrom({ id: randomUUID(), device: req.params.id, requestedBy: `api:${req.identity?.name ?? 'unknown'}` }, req.body.action, req.body.args);
+      const cmd = commandFrom(
+        { id: randomUUID(), device: req.params.id, requestedBy: `api:${req.identity?.name ?? 'unknown'}` },
+        req.body.action,
+        req.body.args,
+      );
       if (typeof cmd === 'string') return reply.code(400).send({ error: cmd });
       const result = await deps.sendCommand(cmd);
-      await deps.emitEvent(result.ok ? 'command.sent' : 'command.failed', 'api', { ...commandAudit(cmd), detail: result.detail }, cmd.device);
+      await deps.emitEvent(
+        result.ok ? 'command.sent' : 'command.failed',
+        'api',
+        { ...commandAudit(cmd), detail: result.detail },
+        cmd.device,
+      );
       return reply.code(result.ok ? 202 : 409).send({ id: cmd.id, ...result });
     },
   );
@@ -63,11 +72,23 @@ export function registerActRoutes(app: FastifyInstance, deps: ActDeps): void {
       const started = performance.now();
       const audit = (outcome: string, extra: Record<string, unknown>) => {
         deps.countQuery(outcome);
-        return deps.emitEvent('audit.query', 'api', { by: who.name, role: who.role, via: 'api', remote: req.ip, sql: req.body.sql, outcome, durationMs: Math.round(performance.now() - started), ...extra });
+        return deps.emitEvent('audit.query', 'api', {
+          by: who.name,
+          role: who.role,
+          via: 'api',
+          remote: req.ip,
+          sql: req.body.sql,
+          outcome,
+          durationMs: Math.round(performance.now() - started),
+          ...extra,
+        });
       };
       if (runningQueries >= limits.maxConcurrent) {
         await audit('busy', { rows: 0 });
-        return reply.code(429).header('retry-after', 1).send({ error: `${runningQueries} queries are running (http.query.maxConcurrent); try again shortly` });
+        return reply
+          .code(429)
+          .header('retry-after', 1)
+          .send({ error: `${runningQueries} queries are running (http.query.maxConcurrent); try again shortly` });
       }
       runningQueries++;
       try {

@@ -32,7 +32,10 @@ export interface AuthDeps {
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 function rateHeaders(reply: FastifyReply, s: WindowState): void {
-  void reply.header('x-ratelimit-limit', s.limit).header('x-ratelimit-remaining', s.remaining).header('x-ratelimit-reset', seconds(s.resetMs));
+  void reply
+    .header('x-ratelimit-limit', s.limit)
+    .header('x-ratelimit-remaining', s.remaining)
+    .header('x-ratelimit-reset', seconds(s.resetMs));
 }
 
 export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
@@ -55,27 +58,48 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
     const ip = req.ip;
     const blocked = failures.peek(ip);
     if (!blocked.allowed) {
-      return tooMany(req, reply, 'auth_failures', blocked, `too many failed authentications from ${ip}; try again in ${seconds(blocked.resetMs)} s`);
+      return tooMany(
+        req,
+        reply,
+        'auth_failures',
+        blocked,
+        `too many failed authentications from ${ip}; try again in ${seconds(blocked.resetMs)} s`,
+      );
     }
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const identity = m ? deps.tokens.verify(m[1]!) : undefined;
+    const identity = m ? deps.tokens.verify(m[1]) : undefined;
     if (!identity) {
       const why = m ? 'invalid token' : 'missing bearer token';
       metrics.authFailures.inc({ surface: 'http', reason: m ? 'bad_token' : 'no_token' });
       const after = failures.hit(ip);
       if (after.remaining === 0 && blockedLog.shouldLog(ip).log) {
-        deps.log.warn({ remote: ip, windowS: limits.authFailures.windowS, max: limits.authFailures.max }, 'too many failed API authentications: address blocked until the window ends');
+        deps.log.warn(
+          { remote: ip, windowS: limits.authFailures.windowS, max: limits.authFailures.max },
+          'too many failed API authentications: address blocked until the window ends',
+        );
       }
       const action = req.routeOptions.config.lockAction;
       if (action) await deps.auditLockRefusal((req.params as { id: string }).id, action, why);
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: why });
     }
     const own = identity.rateLimit;
-    const budget = requests.hit(identity.name, Date.now(), own?.max ?? limits.requests.max, (own?.windowS ?? limits.requests.windowS) * 1000);
+    const budget = requests.hit(
+      identity.name,
+      Date.now(),
+      own?.max ?? limits.requests.max,
+      (own?.windowS ?? limits.requests.windowS) * 1000,
+    );
     rateHeaders(reply, budget);
     if (!budget.allowed) {
-      if (budgetLog.shouldLog(identity.name).log) deps.log.warn({ tokenName: identity.name, limit: budget.limit }, 'API token over its request budget');
-      return tooMany(req, reply, 'requests', budget, `token "${identity.name}" is over its limit of ${budget.limit} requests; try again in ${seconds(budget.resetMs)} s`);
+      if (budgetLog.shouldLog(identity.name).log)
+        deps.log.warn({ tokenName: identity.name, limit: budget.limit }, 'API token over its request budget');
+      return tooMany(
+        req,
+        reply,
+        'requests',
+        budget,
+        `token "${identity.name}" is over its limit of ${budget.limit} requests; try again in ${seconds(budget.resetMs)} s`,
+      );
     }
     if (!roleAllows(identity.role, need)) {
       metrics.authFailures.inc({ surface: 'http', reason: 'forbidden' });

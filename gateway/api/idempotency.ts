@@ -12,7 +12,7 @@ import type { Logger } from '../kernel/log.js';
 import { withConnection } from '../kernel/duckdb.js';
 import type {} from '../contract/api.js';
 
-export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
+const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 interface Stored {
@@ -72,10 +72,12 @@ export function registerIdempotency(app: FastifyInstance, instance: DuckDBInstan
     if (!req.routeOptions.config.idempotent) return;
     const raw = req.headers['idempotency-key'];
     if (raw === undefined) return;
-    const key = Array.isArray(raw) ? raw[0]! : raw;
+    const key = Array.isArray(raw) ? raw[0] : raw;
     if (!KEY_PATTERN.test(key)) return reply.code(400).send({ error: 'Idempotency-Key must be 1-255 visible ASCII characters' });
     const scope = req.identity?.name ?? 'anonymous';
-    const fingerprint = createHash('sha256').update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
+    const fingerprint = createHash('sha256')
+      .update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`)
+      .digest('hex');
     const mismatch = () => reply.code(422).send({ error: `Idempotency-Key "${key}" was already used with a different request` });
     const mapKey = `${scope}\0${key}`;
     const inFlight = pending.get(mapKey);
@@ -110,7 +112,8 @@ export function registerIdempotency(app: FastifyInstance, instance: DuckDBInstan
     if (!idem) return payload;
     req.idempotency = undefined;
     const status = reply.statusCode;
-    const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : JSON.stringify(payload ?? null);
+    const body =
+      typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : JSON.stringify(payload ?? null);
     const keep = status < 500 && status !== 429;
     const s: Stored = { fingerprint: idem.fingerprint, status, body };
     try {

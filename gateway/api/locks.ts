@@ -40,9 +40,14 @@ export function registerLockRoutes(app: FastifyInstance, locks: LockController):
           req.params.id,
           action,
           { name: id.name, role: id.role, doorGroups: id.doorGroups, via: 'api' },
-          { ...(req.body?.seconds !== undefined ? { seconds: req.body.seconds } : {}), ...(req.body?.reason ? { reason: req.body.reason } : {}) },
+          {
+            ...(req.body?.seconds !== undefined ? { seconds: req.body.seconds } : {}),
+            ...(req.body?.reason ? { reason: req.body.reason } : {}),
+          },
         );
-        return reply.code(outcome.status).send({ granted: outcome.granted, detail: outcome.detail, lock: locks.get(req.params.id) ?? null });
+        return reply
+          .code(outcome.status)
+          .send({ granted: outcome.granted, detail: outcome.detail, lock: locks.get(req.params.id) ?? null });
       },
     );
   }

@@ -13,8 +13,8 @@ import { publicKeyPin, selfSignedCertificate } from '../kernel/x509.js';
 
 type HttpConfig = SiteConfig['http'];
 
-export const GENERATED_CERT = join('tls', 'api-cert.pem');
-export const GENERATED_KEY = join('tls', 'api-key.pem');
+const GENERATED_CERT = join('tls', 'api-cert.pem');
+const GENERATED_KEY = join('tls', 'api-key.pem');
 
 export interface ApiTls {
   cert: string;
@@ -28,7 +28,7 @@ export interface ApiTls {
   validTo: string;
 }
 
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host) || /^::ffff:127\./.test(host);
 }
 
@@ -65,7 +65,10 @@ function writeAtomic(file: string, text: string, mode: number): void {
 export function resolveApiTls(http: HttpConfig, dataDir: string, log: Logger): ApiTls | null {
   if (!tlsEnabled(http)) {
     if (!isLoopbackHost(http.host)) {
-      log.warn({ host: http.host, port: http.port }, 'the local API serves plain HTTP off loopback: API tokens cross the network in clear (set http.tls.mode: auto)');
+      log.warn(
+        { host: http.host, port: http.port },
+        'the local API serves plain HTTP off loopback: API tokens cross the network in clear (set http.tls.mode: auto)',
+      );
     }
     return null;
   }
@@ -77,16 +80,34 @@ export function resolveApiTls(http: HttpConfig, dataDir: string, log: Logger): A
       const s = selfSignedCertificate(`outpost ${hostname()}`, localNames(http.host));
       writeAtomic(keyFile, s.keyPem, 0o600);
       writeAtomic(certFile, s.certPem, 0o644);
-      log.info({ certFile, fingerprint256: s.cert.fingerprint256, expiredBefore: expired }, 'generated a self-signed certificate for the local API');
+      log.info(
+        { certFile, fingerprint256: s.cert.fingerprint256, expiredBefore: expired },
+        'generated a self-signed certificate for the local API',
+      );
     }
   }
   const cert = readFileSync(certFile, 'utf8');
   const key = readFileSync(keyFile, 'utf8');
   const x = new X509Certificate(cert);
-  return { cert, key, source, certFile, keyFile, fingerprint256: x.fingerprint256, pin: publicKeyPin(x), validTo: new Date(x.validTo).toISOString() };
+  return {
+    cert,
+    key,
+    source,
+    certFile,
+    keyFile,
+    fingerprint256: x.fingerprint256,
+    pin: publicKeyPin(x),
+    validTo: new Date(x.validTo).toISOString(),
+  };
 }
 
 /** What `outpost status` shows of the TLS setup: never the key, only where it is. */
-export function apiTlsSummary(t: ApiTls): { source: ApiTls['source']; certFile: string; fingerprint256: string; pin: string; validTo: string } {
+export function apiTlsSummary(t: ApiTls): {
+  source: ApiTls['source'];
+  certFile: string;
+  fingerprint256: string;
+  pin: string;
+  validTo: string;
+} {
   return { source: t.source, certFile: t.certFile, fingerprint256: t.fingerprint256, pin: t.pin, validTo: t.validTo };
 }

@@ -5,7 +5,6 @@ import type { TokenIdentity } from '../contract/api.js';
 import type { ApiTokenConfig } from '../../config/schema.js';
 import type { Logger } from '../kernel/log.js';
 import { readOrCreateAdminToken, sha256Hex } from '../kernel/secrets.js';
-import type { Role } from '../kernel/schema-kit.js';
 
 export interface TokenStore {
   verify(token: string): TokenIdentity | undefined;
@@ -15,13 +14,17 @@ export interface TokenStore {
 
 export function loadTokens(configured: readonly ApiTokenConfig[], dataDir: string, log: Logger): TokenStore {
   const byHash = new Map<string, TokenIdentity>();
-  for (const t of configured) byHash.set(t.sha256, { name: t.name, role: t.role, doorGroups: t.doorGroups, ...(t.rateLimit ? { rateLimit: t.rateLimit } : {}) });
+  for (const t of configured)
+    byHash.set(t.sha256, { name: t.name, role: t.role, doorGroups: t.doorGroups, ...(t.rateLimit ? { rateLimit: t.rateLimit } : {}) });
   let adminTokenFile: string | null = null;
   if (configured.length === 0) {
     const { token, created, file } = readOrCreateAdminToken(dataDir);
     byHash.set(sha256Hex(token), { name: 'generated-admin', role: 'admin', doorGroups: ['*'] });
     adminTokenFile = file;
-    log.info({ file }, created ? 'no API tokens configured: created an admin token' : 'no API tokens configured: using the admin token file');
+    log.info(
+      { file },
+      created ? 'no API tokens configured: created an admin token' : 'no API tokens configured: using the admin token file',
+    );
   }
   return { verify: (token) => byHash.get(sha256Hex(token)), adminTokenFile };
 }

@@ -51,7 +51,9 @@ function dispatcherFor(target: ApiTarget): Dispatcher | undefined {
     connect: {
       ca: [...rootCertificates, target.pinnedCert],
       checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-        cert.fingerprint256 === expected ? undefined : new Error(`the gateway's certificate (${cert.fingerprint256}) is not the one on this box (${expected})`),
+        cert.fingerprint256 === expected
+          ? undefined
+          : new Error(`the gateway's certificate (${cert.fingerprint256}) is not the one on this box (${expected})`),
     },
   });
 }
@@ -62,7 +64,7 @@ export async function apiCall<T>(target: ApiTarget, path: string, init: { method
   let text: string;
   try {
     const res = await request(target.url + path, {
-      method: (init.method ?? 'GET') as Dispatcher.HttpMethod,
+      method: init.method ?? 'GET',
       headers: {
         ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
         ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -78,7 +80,10 @@ export async function apiCall<T>(target: ApiTarget, path: string, init: { method
     const e = err as Error & { cause?: Error; code?: string };
     const why = e.cause?.message ?? e.code ?? e.message;
     if (target.pinnedCert && /CERT|SELF_SIGNED|not the one on this box/.test(`${e.code ?? ''} ${why}`)) {
-      throw new Error(`the gateway at ${target.url} presents a certificate that is not the one on this box (${why}); the token was not sent`);
+      throw new Error(
+        `the gateway at ${target.url} presents a certificate that is not the one on this box (${why}); the token was not sent`,
+        { cause: err },
+      );
     }
     throw new ApiUnreachable(`no gateway answering at ${target.url} (${why})`);
   } finally {

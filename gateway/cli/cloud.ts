@@ -11,7 +11,7 @@ import { ADMIN_TOKEN_FILE } from '../kernel/secrets.js';
 const SHUTDOWN_DEADLINE_MS = 15_000;
 
 /** `90`, `90s`, `15m`, `24h`, `7d` → seconds. */
-export function parseTtl(v: string): number {
+function parseTtl(v: string): number {
   const m = /^(\d+)(s|m|h|d)?$/.exec(v.trim());
   if (!m) throw new Error(`--ttl "${v}": use seconds or a number with s/m/h/d, e.g. 24h`);
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
@@ -61,7 +61,12 @@ async function mintToken(o: TokenOptions): Promise<string> {
     // For bootstrap: the cloud learns the sha256 from its config file at the next start.
     const token = newApiToken().replace(/^opt_/, 'oet_');
     const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
-    const entry = [`  - sha256: ${sha256Hex(token)}`, `    site: ${o.site}`, ...(o.gateway ? [`    gatewayId: ${o.gateway}`] : []), `    expiresAt: "${expiresAt}"`];
+    const entry = [
+      `  - sha256: ${sha256Hex(token)}`,
+      `    site: ${o.site}`,
+      ...(o.gateway ? [`    gatewayId: ${o.gateway}`] : []),
+      `    expiresAt: "${expiresAt}"`,
+    ];
     return `enrollment token (shown once, usable once): ${token}\n\nadd under enrollmentTokens: and restart the cloud:\n${entry.join('\n')}`;
   }
   const host = ['0.0.0.0', '::', ''].includes(config.http.host) ? '127.0.0.1' : config.http.host;
@@ -71,7 +76,9 @@ async function mintToken(o: TokenOptions): Promise<string> {
     try {
       token = readFileSync(join(resolve(config.dataDir), ADMIN_TOKEN_FILE), 'utf8').trim();
     } catch {
-      throw new Error(`no admin token: pass --token, set OUTPOST_CLOUD_TOKEN, or run where ${join(config.dataDir, ADMIN_TOKEN_FILE)} is readable`);
+      throw new Error(
+        `no admin token: pass --token, set OUTPOST_CLOUD_TOKEN, or run where ${join(config.dataDir, ADMIN_TOKEN_FILE)} is readable`,
+      );
     }
   }
   let res: Response;
@@ -83,7 +90,9 @@ async function mintToken(o: TokenOptions): Promise<string> {
       signal: AbortSignal.timeout(10_000),
     });
   } catch (err) {
-    throw new Error(`no cloud API answering at ${url} (${(err as Error).message}); use --offline to make a config entry instead`);
+    throw new Error(`no cloud API answering at ${url} (${(err as Error).message}); use --offline to make a config entry instead`, {
+      cause: err,
+    });
   }
   const body = (await res.json().catch(() => ({}))) as { token?: string; expiresAt?: string; error?: string };
   if (!res.ok || !body.token) throw new Error(`${url}: HTTP ${res.status}: ${body.error ?? 'no token in the answer'}`);

@@ -41,12 +41,18 @@ async function queryFile(path: string, sql: string, maxRows: number): Promise<Sq
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v) ?? '';
 }
 
-export function formatResult(r: SqlResult, format: QueryOptions['format']): string {
+function formatResult(r: SqlResult, format: QueryOptions['format']): string {
   if (format === 'json') {
-    return JSON.stringify(r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]]))), null, 2);
+    return JSON.stringify(
+      r.rows.map((row) => Object.fromEntries(r.columns.map((c, i) => [c, row[i]]))),
+      null,
+      2,
+    );
   }
   if (format === 'csv') {
     const esc = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -54,7 +60,11 @@ export function formatResult(r: SqlResult, format: QueryOptions['format']): stri
   }
   const table = [r.columns, ...r.rows.map((row) => row.map(cell))];
   const widths = r.columns.map((_, i) => Math.min(60, Math.max(...table.map((row) => (row[i] ?? '').length))));
-  const line = (row: string[]) => row.map((c, i) => c.slice(0, 60).padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => c.slice(0, 60).padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const out = [line(r.columns), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(line)];
   out.push(`(${r.rows.length} row${r.rows.length === 1 ? '' : 's'}${r.truncated ? ', truncated: use --max-rows' : ''})`);
   return out.join('\n');

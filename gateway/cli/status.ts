@@ -11,7 +11,12 @@ interface StatusBody {
   drivers: Record<string, DriverStatus>;
   store: { path: string; queuedRows: number; nextSeq: { readings: number; events: number } };
   devices: number;
-  api: { url: string; host: string; port: number; tls: { source: string; certFile: string; fingerprint256: string; pin: string; validTo: string } | null } | null;
+  api: {
+    url: string;
+    host: string;
+    port: number;
+    tls: { source: string; certFile: string; fingerprint256: string; pin: string; validTo: string } | null;
+  } | null;
   rssBytes: number;
 }
 
@@ -30,7 +35,8 @@ export async function runStatus(config: SiteConfig, opts: { url?: string; token?
         ]
       : []),
     ...Object.entries(s.drivers).map(
-      ([name, d]) => `driver ${name}: ${d.state}${d.ok ? '' : ' (unhealthy)'}${d.restarts ? `, ${d.restarts} restarts` : ''}${d.lastError ? `, last error: ${d.lastError}` : ''}`,
+      ([name, d]) =>
+        `driver ${name}: ${d.state}${d.ok ? '' : ' (unhealthy)'}${d.restarts ? `, ${d.restarts} restarts` : ''}${d.lastError ? `, last error: ${d.lastError}` : ''}`,
     ),
   ];
   return lines.join('\n');

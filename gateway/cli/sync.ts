@@ -19,7 +19,9 @@ export async function runEnroll(
     const creds = await enroll(agent, o.cloud, { token: o.token, gatewayId, site: config.site, ...(o.name ? { name: o.name } : {}) });
     const file = resolve(config.dataDir, config.sync.credentialsFile);
     writeCredentials(file, creds);
-    const hint = config.sync.enabled ? 'the running gateway picks them up within seconds' : 'set sync.enabled: true in the site file and restart';
+    const hint = config.sync.enabled
+      ? 'the running gateway picks them up within seconds'
+      : 'set sync.enabled: true in the site file and restart';
     return `enrolled as ${creds.gatewayId} (site ${creds.site}) at ${creds.cloud}; credentials written to ${file} (0600); ${hint}`;
   } finally {
     await agent.close();

@@ -4,7 +4,7 @@
 // (descriptor.ts): its config schemas, how to build it, and what it adds to the rest of
 // the gateway (checks, metrics, API routes, CLI commands); drivers/index.ts lists them.
 import type { Logger } from '../kernel/log.js';
-import type { Command, CommandResult, OutpostEvent, Reading } from './types.js';
+import type { Command, CommandResult, Reading } from './types.js';
 
 /** What a driver may do to the device registry (online state, last seen). */
 export interface DeviceDirectory {
@@ -86,5 +86,3 @@ export const isPublisher = (d: Driver): d is Driver & Publisher => typeof (d as 
 export interface Listening {
   readonly ports: Readonly<Record<string, number | undefined>> | null;
 }
-
-export const isListening = (d: Driver): d is Driver & Listening => 'ports' in d;

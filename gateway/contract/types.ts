@@ -62,7 +62,8 @@ const isValue = (v: unknown): v is ReadingValue => typeof v === 'number' || type
  */
 export function commandFrom(base: CommandBase, action: string, args: Record<string, unknown> = {}): Command | string {
   if (action === 'write') {
-    if (typeof args.point !== 'string' || !isValue(args.value)) return 'write needs args.point and a scalar args.value (number, boolean or string)';
+    if (typeof args.point !== 'string' || !isValue(args.value))
+      return 'write needs args.point and a scalar args.value (number, boolean or string)';
     return { ...base, action, point: args.point, value: args.value };
   }
   if (action === 'lock' || action === 'unlock') {
@@ -84,6 +85,12 @@ export interface CommandResult {
 }
 
 /** A command as the audit records it (`command.sent` / `command.failed` event data). */
-export function commandAudit(cmd: Command): { id: string; device: string; action: string; args: Record<string, unknown>; requestedBy: string } {
+export function commandAudit(cmd: Command): {
+  id: string;
+  device: string;
+  action: string;
+  args: Record<string, unknown>;
+  requestedBy: string;
+} {
   return { id: cmd.id, device: cmd.device, ...commandArgs(cmd), requestedBy: cmd.requestedBy };
 }

@@ -8,10 +8,16 @@ export interface Jitter {
   high: number;
 }
 
-export const NO_JITTER: Jitter = { low: 1, high: 1 };
+const NO_JITTER: Jitter = { low: 1, high: 1 };
 
 /** The wait after `attempt` failures so far (0 = the first retry waits initialMs). */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, jitter: Jitter = NO_JITTER, rand: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  initialMs: number,
+  maxMs: number,
+  jitter: Jitter = NO_JITTER,
+  rand: () => number = Math.random,
+): number {
   const step = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
   if (jitter.low === 1 && jitter.high === 1) return step;
   return Math.round(Math.min(maxMs, step * (jitter.low + (jitter.high - jitter.low) * rand())));

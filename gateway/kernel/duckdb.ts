@@ -23,7 +23,11 @@ export const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
  * undo it — every connection of the instance inherits this. `extra` settings are applied
  * first (the configuration cannot change afterwards).
  */
-export async function lockDown(conn: DuckDBConnection, allowedDirs: readonly string[], extra: Readonly<Record<string, string>> = {}): Promise<void> {
+export async function lockDown(
+  conn: DuckDBConnection,
+  allowedDirs: readonly string[],
+  extra: Readonly<Record<string, string>> = {},
+): Promise<void> {
   const dirs = allowedDirs.map((d) => sqlString(d.endsWith(sep) ? d : d + sep)).join(', ');
   for (const [k, v] of Object.entries(extra)) await conn.run(`SET ${k} = ${sqlString(v)}`);
   if (dirs) await conn.run(`SET allowed_directories = [${dirs}]`);

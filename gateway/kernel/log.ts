@@ -1,5 +1,5 @@
 // pino logger: JSON lines by default, human-readable when stdout is a terminal.
-import { pino, type DestinationStream, type Logger, type LevelWithSilent, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
@@ -12,7 +12,7 @@ export function createLogger(level: string, opts: { pretty?: boolean; name?: str
   const pretty = !opts.stream && (opts.pretty ?? (process.stdout.isTTY === true && process.env.OUTPOST_LOG_FORMAT !== 'json'));
   const options: LoggerOptions = {
     name: opts.name ?? 'outpost',
-    level: (envLevel ?? level) as LevelWithSilent,
+    level: envLevel ?? level,
     // A second line of defence: a secret that reaches a log call by mistake is masked.
     redact: { paths: REDACTED, censor: '[redacted]' },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
@@ -23,7 +23,10 @@ export function createLogger(level: string, opts: { pretty?: boolean; name?: str
 /** Logs at most once per key per interval; returns how many were suppressed since the last log. */
 export class LogLimiter {
   private readonly last = new Map<string, { at: number; suppressed: number }>();
-  constructor(private readonly intervalMs = 60_000, private readonly maxKeys = 10_000) {}
+  constructor(
+    private readonly intervalMs = 60_000,
+    private readonly maxKeys = 10_000,
+  ) {}
 
   shouldLog(key: string, now = Date.now()): { log: boolean; suppressed: number } {
     const entry = this.last.get(key);

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const PACKAGE_ROOT = [join(here, '..', '..', '..'), join(here, '..', '..')].find((d) => existsSync(join(d, 'package.json'))) ?? join(here, '..', '..', '..');
+export const PACKAGE_ROOT =
+  [join(here, '..', '..', '..'), join(here, '..', '..')].find((d) => existsSync(join(d, 'package.json'))) ?? join(here, '..', '..', '..');
 
 export const VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

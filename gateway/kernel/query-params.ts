@@ -15,7 +15,7 @@ const BUCKET_UNITS: Record<string, string> = { s: 'second', m: 'minute', h: 'hou
 export function parseBucket(bucket: string): string {
   const m = /^(\d{1,6})(s|m|h|d)$/.exec(bucket);
   if (!m || Number(m[1]) === 0) throw new QueryError(`bucket "${bucket}" must look like 30s, 1m, 15m, 1h or 1d`);
-  return `INTERVAL '${Number(m[1])} ${BUCKET_UNITS[m[2]!]}'`;
+  return `INTERVAL '${Number(m[1])} ${BUCKET_UNITS[m[2]]}'`;
 }
 
 /** Accepts epoch milliseconds, an ISO-8601 time, or a relative `-15m`/`-2h`/`-1d` (from now). */

@@ -14,7 +14,9 @@ export interface SecretFile {
 
 export class SecretFileError extends Error {
   constructor(readonly problems: string[]) {
-    super(`refusing to start: ${problems.length === 1 ? 'a secret file is' : 'secret files are'} readable by other users:\n  ${problems.join('\n  ')}`);
+    super(
+      `refusing to start: ${problems.length === 1 ? 'a secret file is' : 'secret files are'} readable by other users:\n  ${problems.join('\n  ')}`,
+    );
     this.name = 'SecretFileError';
   }
 }
@@ -22,7 +24,7 @@ export class SecretFileError extends Error {
 const octal = (mode: number) => '0' + (mode & 0o777).toString(8);
 
 /** Problems (refuse) and warnings for the files that exist; missing files are not checked. */
-export function checkSecretFiles(files: readonly SecretFile[]): { problems: string[]; warnings: string[] } {
+function checkSecretFiles(files: readonly SecretFile[]): { problems: string[]; warnings: string[] } {
   const problems: string[] = [];
   const warnings: string[] = [];
   for (const f of files) {
@@ -33,8 +35,10 @@ export function checkSecretFiles(files: readonly SecretFile[]): { problems: stri
     } catch {
       continue;
     }
-    if (mode & 0o007) problems.push(`${path} (${f.what}) has mode ${octal(mode)}, so every user of this box can read it: run \`chmod 600 ${path}\``);
-    else if (mode & 0o070) warnings.push(`${path} (${f.what}) has mode ${octal(mode)}: its group can read it (chmod 600 unless that group is meant to)`);
+    if (mode & 0o007)
+      problems.push(`${path} (${f.what}) has mode ${octal(mode)}, so every user of this box can read it: run \`chmod 600 ${path}\``);
+    else if (mode & 0o070)
+      warnings.push(`${path} (${f.what}) has mode ${octal(mode)}: its group can read it (chmod 600 unless that group is meant to)`);
   }
   return { problems, warnings };
 }
@@ -54,4 +58,3 @@ export function urlHasPassword(url: string): boolean {
     return false;
   }
 }
-

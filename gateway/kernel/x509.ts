@@ -3,7 +3,7 @@
 // one function). ECDSA P-256, SHA-256, with the box's names and addresses as subject
 // alternative names so browsers and curl can check them, serverAuth only, CA:FALSE.
 // The DER below is the minimum RFC 5280 asks for; `X509Certificate` parses the result.
-import { X509Certificate, createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { isIP } from 'node:net';
 
 function der(tag: number, ...content: Buffer[]): Buffer {
@@ -39,7 +39,7 @@ function ipBytes(ip: string): Buffer {
   const groups = (s: string) => (s ? s.split(':') : []);
   const h = groups(head);
   const t = groups(tail);
-  const all = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  const all = ip.includes('::') ? [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
   return Buffer.concat(all.map((g) => Buffer.from([(parseInt(g, 16) >> 8) & 0xff, parseInt(g, 16) & 0xff])));
 }
 
@@ -59,11 +59,9 @@ export interface SelfSigned {
 export function selfSignedCertificate(commonName: string, names: readonly string[], days = 3650, now = new Date()): SelfSigned {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f; // a positive INTEGER
+  serial[0] &= 0x7f; // a positive INTEGER
   const ecdsaSha256 = seq(oid('1.2.840.10045.4.3.2'));
-  const san = seq(
-    ...[...new Set(names)].map((n) => (isIP(n) ? der(0x87, ipBytes(n)) : der(0x82, Buffer.from(n, 'ascii')))),
-  );
+  const san = seq(...[...new Set(names)].map((n) => (isIP(n) ? der(0x87, ipBytes(n)) : der(0x82, Buffer.from(n, 'ascii')))));
   const tbs = seq(
     der(0xa0, der(0x02, Buffer.from([2]))), // v3
     der(0x02, serial),
@@ -81,9 +79,12 @@ export function selfSignedCertificate(commonName: string, names: readonly string
       ),
     ),
   );
-  const signature = sign('sha256', tbs, privateKey as KeyObject);
+  const signature = sign('sha256', tbs, privateKey);
   const certDer = seq(tbs, ecdsaSha256, der(0x03, Buffer.from([0]), signature));
-  const certPem = `-----BEGIN CERTIFICATE-----\n${certDer.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
+  const certPem = `-----BEGIN CERTIFICATE-----\n${certDer
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   return { certPem, keyPem, cert: new X509Certificate(certPem) };
 }

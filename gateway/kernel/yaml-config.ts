@@ -25,7 +25,6 @@ export function formatProblem(p: ConfigProblem): string {
   return `${p.file}:${p.line}:${p.col} ${p.path ? p.path + ': ' : ''}${p.message}`;
 }
 
-
 /** A check JSON Schema cannot express, at a path in the document. */
 export interface CrossCheckProblem {
   path: (string | number)[];
@@ -43,7 +42,12 @@ export function readConfigText(path: string): string {
 }
 
 /** Parses YAML text, validates it (filling defaults) and runs the cross checks; `file` only labels errors. */
-export function parseYamlConfig<T>(text: string, file: string, validate: ValidateFunction<T>, crossChecks: (data: T) => CrossCheckProblem[] = () => []): T {
+export function parseYamlConfig<T>(
+  text: string,
+  file: string,
+  validate: ValidateFunction<T>,
+  crossChecks: (data: T) => CrossCheckProblem[] = () => [],
+): T {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -188,10 +192,9 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     }
     prev = cur;
   }
-  return prev[b.length]!;
+  return prev[b.length];
 }
-

@@ -43,7 +43,9 @@ export class ActionExecutor {
       } catch (err) {
         this.metrics.rulesActions.inc({ kind, result: 'error' });
         this.log.warn({ rule: f.rule, action: kind, err: (err as Error).message }, 'rule action failed');
-        void this.targets.emitEvent('rule.action_failed', { rule: f.rule, action, error: (err as Error).message }, f.rule).catch(() => undefined);
+        void this.targets
+          .emitEvent('rule.action_failed', { rule: f.rule, action, error: (err as Error).message }, f.rule)
+          .catch(() => undefined);
       }
     }
   }
@@ -51,9 +53,22 @@ export class ActionExecutor {
   private async run(f: Firing, a: Action): Promise<void> {
     const by = `rule:${f.rule}`;
     if (a.alert) {
-      await this.targets.raiseAlert({ key: a.alert.key ?? `${f.rule}:${f.key}`, rule: f.rule, severity: a.alert.severity, message: a.alert.message, data: f.context });
+      await this.targets.raiseAlert({
+        key: a.alert.key ?? `${f.rule}:${f.key}`,
+        rule: f.rule,
+        severity: a.alert.severity,
+        message: a.alert.message,
+        data: f.context,
+      });
     } else if (a.write) {
-      const r = await this.targets.write({ id: crypto.randomUUID(), device: a.write.device, action: 'write', point: a.write.point, value: a.write.value, requestedBy: by });
+      const r = await this.targets.write({
+        id: crypto.randomUUID(),
+        device: a.write.device,
+        action: 'write',
+        point: a.write.point,
+        value: a.write.value,
+        requestedBy: by,
+      });
       if (!r.ok) throw new Error(r.detail ?? 'write failed');
     } else if (a.lock) {
       const ids = [...(a.lock.locks ?? []), ...(a.lock.group ? this.targets.locksInGroup(a.lock.group) : [])];
@@ -61,7 +76,12 @@ export class ActionExecutor {
       // Rules are written by the installer, so they act with full rights; each attempt is audited.
       const actor: Actor = { name: by, role: 'admin', doorGroups: ['*'], via: 'rule' };
       const outcomes = await Promise.all(
-        ids.map((id) => this.targets.operateLock(id, a.lock!.action, actor, { ...(a.lock!.seconds !== undefined ? { seconds: a.lock!.seconds } : {}), reason: `rule ${f.rule}` })),
+        ids.map((id) =>
+          this.targets.operateLock(id, a.lock!.action, actor, {
+            ...(a.lock!.seconds !== undefined ? { seconds: a.lock!.seconds } : {}),
+            reason: `rule ${f.rule}`,
+          }),
+        ),
       );
       const failed = outcomes.filter((o) => !o.granted);
       if (failed.length > 0) throw new Error(failed.map((o) => o.detail).join('; '));
@@ -76,14 +96,22 @@ export class ActionExecutor {
         await this.targets.denyLock(lock, 'unlock', actor, `credential not on allow-list "${list}"`);
         return;
       }
-      const o = await this.targets.operateLock(lock, 'unlock', actor, { ...(a.badge.seconds !== undefined ? { seconds: a.badge.seconds } : {}), reason: `rule ${f.rule}, allow-list ${list}` });
+      const o = await this.targets.operateLock(lock, 'unlock', actor, {
+        ...(a.badge.seconds !== undefined ? { seconds: a.badge.seconds } : {}),
+        reason: `rule ${f.rule}, allow-list ${list}`,
+      });
       if (!o.granted) throw new Error(o.detail);
     } else if (a.publish) {
       const payload = typeof a.publish.payload === 'string' ? a.publish.payload : JSON.stringify(a.publish.payload ?? null);
       await this.targets.publish(a.publish.topic, Buffer.from(payload), (a.publish.qos ?? 0) as 0 | 1);
     } else if (a.webhook) {
       const w = a.webhook;
-      const body = w.body === undefined ? JSON.stringify({ rule: f.rule, key: f.key, context: f.context }) : typeof w.body === 'string' ? w.body : JSON.stringify(w.body);
+      const body =
+        w.body === undefined
+          ? JSON.stringify({ rule: f.rule, key: f.key, context: f.context })
+          : typeof w.body === 'string'
+            ? w.body
+            : JSON.stringify(w.body);
       const res = await fetch(w.url, {
         method: w.method,
         headers: { 'content-type': 'application/json', ...(w.headers ?? {}) },

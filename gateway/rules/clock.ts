@@ -33,16 +33,33 @@ export class LocalClock {
   /** The zone's offset from UTC at `ts`, in ms (local = utc + offset). Exact, uncached. */
   offsetAt(ts: number): number {
     const whole = Math.floor(ts / 1000) * 1000;
-    let y = 1970, mo = 1, d = 1, h = 0, mi = 0, s = 0;
+    let y = 1970,
+      mo = 1,
+      d = 1,
+      h = 0,
+      mi = 0,
+      s = 0;
     for (const p of this.fmt.formatToParts(whole)) {
       const n = Number(p.value);
       switch (p.type) {
-        case 'year': y = n; break;
-        case 'month': mo = n; break;
-        case 'day': d = n; break;
-        case 'hour': h = n === 24 ? 0 : n; break; // some ICU builds print midnight as 24
-        case 'minute': mi = n; break;
-        case 'second': s = n; break;
+        case 'year':
+          y = n;
+          break;
+        case 'month':
+          mo = n;
+          break;
+        case 'day':
+          d = n;
+          break;
+        case 'hour':
+          h = n === 24 ? 0 : n;
+          break; // some ICU builds print midnight as 24
+        case 'minute':
+          mi = n;
+          break;
+        case 'second':
+          s = n;
+          break;
       }
     }
     return Date.UTC(y, mo - 1, d, h, mi, s) - whole;

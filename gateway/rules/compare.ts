@@ -9,12 +9,18 @@ import type { CompareOp } from '../../config/rules-schema.js';
 export function compare(a: ReadingValue, op: CompareOp, b: ReadingValue): boolean {
   if (typeof a === 'number' && typeof b === 'number') {
     switch (op) {
-      case '>': return a > b;
-      case '>=': return a >= b;
-      case '<': return a < b;
-      case '<=': return a <= b;
-      case '==': return a === b;
-      case '!=': return a !== b;
+      case '>':
+        return a > b;
+      case '>=':
+        return a >= b;
+      case '<':
+        return a < b;
+      case '<=':
+        return a <= b;
+      case '==':
+        return a === b;
+      case '!=':
+        return a !== b;
     }
   }
   if (op === '==') return a === b;

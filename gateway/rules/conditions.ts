@@ -120,20 +120,22 @@ function compileWindow(agg: Aggregate, w: Windowed, trigger: RuleTrigger, host: 
   const test = (r: SeriesView | undefined, now: number) => r?.buf?.test(agg, now, ms, op, value) ?? false;
   if (w.device === undefined && w.point === undefined) return (s) => test(s.series, s.now);
   if (w.device !== undefined && w.point !== undefined) {
-    const d = w.device, p = w.point;
+    const d = w.device,
+      p = w.point;
     return (s) => test(host.series(d, p), s.now);
   }
   return (s) => s.series !== undefined && test(host.series(w.device ?? s.series.device, w.point ?? s.series.point), s.now);
 }
 
 function compileTime(t: NonNullable<Condition['time']>, clock: LocalClock, path: string): Pred {
-  let from = 0, to = 0;
+  let from = 0,
+    to = 0;
   if (t.between) {
     try {
       from = parseTimeOfDay(t.between[0]);
       to = parseTimeOfDay(t.between[1]);
     } catch (err) {
-      throw new Error(`${path}.time.between: ${(err as Error).message}`);
+      throw new Error(`${path}.time.between: ${(err as Error).message}`, { cause: err });
     }
   }
   const dayMask = t.days ? t.days.reduce((m, d) => m | (1 << DAYS.indexOf(d)), 0) : 0x7f;

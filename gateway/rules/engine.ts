@@ -66,7 +66,13 @@ export interface FiringContext {
   subject?: string;
   ts: number;
 }
-export interface Firing { rule: string; key: string; ts: number; context: FiringContext; actions: Action[] }
+export interface Firing {
+  rule: string;
+  key: string;
+  ts: number;
+  context: FiringContext;
+  actions: Action[];
+}
 
 interface EvalScope extends Scope {
   type: string | undefined;
@@ -91,7 +97,16 @@ export class RuleEngine {
   private readonly triggers: TriggerIndex;
   private readonly needs: Needs = { windows: [], none: [] };
   private readonly noneTypes = new Map<string, boolean>();
-  private readonly scope: EvalScope = { now: 0, series: undefined, value: undefined, device: undefined, zone: undefined, type: undefined, subject: undefined, previous: undefined };
+  private readonly scope: EvalScope = {
+    now: 0,
+    series: undefined,
+    value: undefined,
+    device: undefined,
+    zone: undefined,
+    type: undefined,
+    subject: undefined,
+    previous: undefined,
+  };
   private readonly devices: DeviceDirectory;
   private evaluations = 0;
 
@@ -198,7 +213,7 @@ export class RuleEngine {
     for (const w of this.needs.windows) if (w.ms > keepMs && w.device.test(device) && w.point.test(point)) keepMs = w.ms;
     const buf = keepMs > 0 ? new SampleBuffer() : null;
     s = { device, point, key: `${device}/${point}`, value: 0, ts: -Infinity, buf, keepMs, rules: this.triggers.forReading(device, point) };
-    if (!points) this.store.set(device, (points = new Map()));
+    if (!points) this.store.set(device, (points = new Map<string, Series>()));
     points.set(point, s);
     if (buf) this.windowed.add(s);
     return s;
@@ -223,7 +238,13 @@ export class RuleEngine {
     const sc = this.scope;
     for (const rule of s.rules) {
       const ch = rule.change;
-      if (ch && (!changed || (ch.from !== undefined && !compare(previous!, '==', ch.from)) || (ch.to !== undefined && !compare(r.value, '==', ch.to)))) continue;
+      if (
+        ch &&
+        (!changed ||
+          (ch.from !== undefined && !compare(previous!, '==', ch.from)) ||
+          (ch.to !== undefined && !compare(r.value, '==', ch.to)))
+      )
+        continue;
       sc.now = r.ts;
       sc.series = s;
       sc.value = r.value;

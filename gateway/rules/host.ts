@@ -79,7 +79,9 @@ export class RulesHost {
       if (first && 'state' in first) shard.state = first.state;
     }
     this.timers.push(setInterval(() => this.enqueueTick(), TICK_EVERY_MS));
-    this.timers.push(setInterval(() => void this.persist().catch((err: Error) => this.log.warn({ err }, 'rule state not saved')), SNAPSHOT_EVERY_MS));
+    this.timers.push(
+      setInterval(() => void this.persist().catch((err: Error) => this.log.warn({ err }, 'rule state not saved')), SNAPSHOT_EVERY_MS),
+    );
     for (const t of this.timers) t.unref();
     this.log.info({ rules: rules.length, shards: count }, 'rules running in worker threads');
   }
@@ -133,7 +135,8 @@ export class RulesHost {
     const results = await Promise.all(this.shards.map((s) => this.run(s, task)));
     // A shard that failed every attempt skipped these facts: count them, do not hide it.
     const failed = results.filter((r) => r === null).length;
-    if (failed > 0 && task.op === 'process') this.metrics.rejects.inc({ driver: 'rules', reason: 'rules_worker_failed' }, task.facts.length * failed);
+    if (failed > 0 && task.op === 'process')
+      this.metrics.rejects.inc({ driver: 'rules', reason: 'rules_worker_failed' }, task.facts.length * failed);
     const firings = results.flatMap((r) => (r && 'firings' in r ? r.firings : []));
     for (const r of results) if (r && 'evaluations' in r) this.metrics.rulesEvaluations.inc(r.evaluations);
     if (firings.length > 0) {
@@ -188,7 +191,9 @@ export class RulesHost {
   }
 
   private async loadStates(): Promise<string[]> {
-    const rows = await withConnection(this.db, async (c) => (await c.runAndReadAll('SELECT state::VARCHAR FROM rule_state ORDER BY shard')).getRows());
+    const rows = await withConnection(this.db, async (c) =>
+      (await c.runAndReadAll('SELECT state::VARCHAR FROM rule_state ORDER BY shard')).getRows(),
+    );
     return rows.map((r) => r[0] as string);
   }
 

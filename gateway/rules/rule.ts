@@ -53,7 +53,10 @@ export function compileRule(cfg: RuleConfig, idx: number, host: Host, needs: Nee
   const filterCfg = series ?? trigger.event;
   const filter = filterCfg ? host.devices.compile({ zone: filterCfg.zone, tags: filterCfg.tags }) : null;
   const change = trigger.change
-    ? { ...(trigger.change.from !== undefined ? { from: trigger.change.from } : {}), ...(trigger.change.to !== undefined ? { to: trigger.change.to } : {}) }
+    ? {
+        ...(trigger.change.from !== undefined ? { from: trigger.change.from } : {}),
+        ...(trigger.change.to !== undefined ? { to: trigger.change.to } : {}),
+      }
     : null;
   return {
     idx,
@@ -89,7 +92,12 @@ export class TriggerIndex {
         const device = reading.device ?? '*';
         const point = reading.point ?? '*';
         if (isGlob(device) || isGlob(point)) this.globs.push({ rule, device: globRegExp(device), point: globRegExp(point) });
-        else push(getOrSet(this.exact, device, () => new Map()), point, rule);
+        else
+          push(
+            getOrSet(this.exact, device, () => new Map<string, CompiledRule[]>()),
+            point,
+            rule,
+          );
       } else if (event) {
         if (isGlob(event.type)) this.eventGlobs.push({ rule, type: globRegExp(event.type) });
         else push(this.eventExact, event.type, rule);

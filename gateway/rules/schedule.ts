@@ -6,7 +6,7 @@ import { CronExpressionParser, type CronExpression } from 'cron-parser';
 import type { OutpostEvent } from '../contract/types.js';
 import type { RuleConfig } from '../../config/rules-schema.js';
 
-export const SCHEDULE_EVENT = 'schedule';
+const SCHEDULE_EVENT = 'schedule';
 
 /** The rule as the engine sees it: schedule triggers become the internal event. */
 export function engineRule(rule: RuleConfig): RuleConfig {

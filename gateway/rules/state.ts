@@ -60,7 +60,8 @@ export function toState(e: EngineInternals): EngineState {
   for (const rule of e.byId.values()) {
     for (const i of rule.instances.values()) {
       const item: InstanceState = { rule: rule.id, key: i.key, since: i.since, active: i.active, lastFired: i.lastFired, ts: i.ts };
-      for (const k of ['device', 'point', 'value', 'previous', 'zone', 'type', 'subject'] as const) if (i[k] !== undefined) Object.assign(item, { [k]: i[k] });
+      for (const k of ['device', 'point', 'value', 'previous', 'zone', 'type', 'subject'] as const)
+        if (i[k] !== undefined) Object.assign(item, { [k]: i[k] });
       instances.push(item);
     }
   }
@@ -84,7 +85,7 @@ export function fromState(e: EngineInternals, state: EngineState): void {
     }
     if (s.buf && item.samples) s.buf.load(item.samples.ts, item.samples.v, s.keepMs);
   }
-  if (e.noneKeepMs > 0) e.events.load(state.events ?? [], e.remembersEvent, e.noneKeepMs);
+  if (e.noneKeepMs > 0) e.events.load(state.events ?? [], (type) => e.remembersEvent(type), e.noneKeepMs);
   for (const item of state.instances ?? []) {
     const rule = e.byId.get(item.rule);
     // Rules removed since the snapshot, or switched between reading and event triggers, start afresh.

@@ -22,12 +22,16 @@ export function ruleTargets(p: TargetParts): ActionTargets {
     operateLock: (id, action, actor, opts) => p.locks.operate(id, action, actor, opts),
     denyLock: (id, action, actor, detail) => p.locks.deny(id, action, actor, detail),
     allowList: (name) => p.allowLists[name],
-    locksInGroup: (group) => p.locks.list().filter((l) => l.group === group).map((l) => l.id),
+    locksInGroup: (group) =>
+      p.locks
+        .list()
+        .filter((l) => l.group === group)
+        .map((l) => l.id),
     publish: (topic, payload, qos) => {
       const publisher = p.supervisor().find(isPublisher);
       if (!publisher) return Promise.reject(new Error('MQTT is disabled'));
       return publisher.publish(topic, payload, qos);
     },
-    emitEvent: p.emitEvent,
+    emitEvent: (type, data, subject) => p.emitEvent(type, data, subject),
   };
 }

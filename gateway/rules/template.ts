@@ -17,7 +17,7 @@ export interface TemplateContext {
 const PLACEHOLDER = /\{\{\s*(rule|device|point|value|previous|zone|type|subject)\s*\}\}/g;
 
 /** Known placeholders are replaced (missing → ''); unknown `{{x}}` text is left as it is. */
-export function renderString(s: string, ctx: TemplateContext): string {
+function renderString(s: string, ctx: TemplateContext): string {
   if (!s.includes('{{')) return s;
   return s.replace(PLACEHOLDER, (_, name: keyof TemplateContext) => {
     const v = ctx[name];
@@ -25,7 +25,7 @@ export function renderString(s: string, ctx: TemplateContext): string {
   });
 }
 
-export function renderJson(v: unknown, ctx: TemplateContext): unknown {
+function renderJson(v: unknown, ctx: TemplateContext): unknown {
   if (typeof v === 'string') return renderString(v, ctx);
   if (Array.isArray(v)) return v.map((x) => renderJson(x, ctx));
   if (v !== null && typeof v === 'object') {
@@ -35,8 +35,8 @@ export function renderJson(v: unknown, ctx: TemplateContext): unknown {
   return v;
 }
 
-export const DEFAULT_READING_KEY = '{{rule}}:{{device}}/{{point}}';
-export const DEFAULT_EVENT_KEY = '{{rule}}:{{subject}}';
+const DEFAULT_READING_KEY = '{{rule}}:{{device}}/{{point}}';
+const DEFAULT_EVENT_KEY = '{{rule}}:{{subject}}';
 
 /** Renders every action; an alert without `key` gets the rendered default de-duplication key. */
 export function renderActions(actions: readonly Action[], ctx: TemplateContext, eventRule: boolean): Action[] {

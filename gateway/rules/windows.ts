@@ -11,10 +11,11 @@ export const MAX_EVENTS = 10_000;
 
 /** Index of the first element of sorted `ts[from..]` that is > x. */
 function firstAfter(ts: number[], from: number, x: number): number {
-  let lo = from, hi = ts.length;
+  let lo = from,
+    hi = ts.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (ts[mid]! > x) hi = mid;
+    if (ts[mid] > x) hi = mid;
     else lo = mid + 1;
   }
   return lo;
@@ -31,7 +32,7 @@ abstract class TimeLog {
   /** Drops entries with ts <= cutoff (they are outside every window: windows exclude their far edge). */
   prune(cutoff: number): void {
     const n = this.ts.length;
-    while (this.head < n && this.ts[this.head]! <= cutoff) this.head++;
+    while (this.head < n && this.ts[this.head] <= cutoff) this.head++;
     this.compact();
   }
 
@@ -42,7 +43,7 @@ abstract class TimeLog {
   /** Where a new entry at `t` goes: the end, unless it arrived out of order. */
   protected slot(t: number): number {
     const n = this.ts.length;
-    return n === this.head || t >= this.ts[n - 1]! ? n : firstAfter(this.ts, this.head, t);
+    return n === this.head || t >= this.ts[n - 1] ? n : firstAfter(this.ts, this.head, t);
   }
 
   /** Whether an entry at exactly `t` satisfies `same`. */
@@ -74,15 +75,18 @@ export class SampleBuffer extends TimeLog {
       this.v.splice(at, 0, value);
     }
     this.dropOldest(MAX_SAMPLES);
-    this.prune(this.ts[this.ts.length - 1]! - keepMs);
+    this.prune(this.ts[this.ts.length - 1] - keepMs);
   }
 
   /** Samples with now - windowMs < ts <= now, aggregated and compared; an empty window is false. */
   test(agg: Aggregate, now: number, windowMs: number, op: CompareOp, value: number): boolean {
     const { ts, v } = this;
-    let count = 0, sum = 0, min = Infinity, max = -Infinity;
-    for (let i = firstAfter(ts, this.head, now - windowMs); i < ts.length && ts[i]! <= now; i++) {
-      const x = v[i]!;
+    let count = 0,
+      sum = 0,
+      min = Infinity,
+      max = -Infinity;
+    for (let i = firstAfter(ts, this.head, now - windowMs); i < ts.length && ts[i] <= now; i++) {
+      const x = v[i];
       count++;
       sum += x;
       if (x < min) min = x;
@@ -101,7 +105,8 @@ export class SampleBuffer extends TimeLog {
   load(ts: readonly number[], v: readonly number[], keepMs: number): void {
     const n = Math.min(ts.length, v.length);
     for (let i = 0; i < n; i++) {
-      const t = ts[i]!, x = v[i]!;
+      const t = ts[i],
+        x = v[i];
       if (typeof t === 'number' && typeof x === 'number' && !this.has(t, (j) => this.v[j] === x)) this.add(t, x, keepMs);
     }
   }
@@ -124,15 +129,15 @@ export class EventLog extends TimeLog {
     this.types.splice(at, 0, type);
     this.subjects.splice(at, 0, subject);
     this.dropOldest(MAX_EVENTS);
-    this.prune(this.ts[this.ts.length - 1]! - keepMs);
+    this.prune(this.ts[this.ts.length - 1] - keepMs);
   }
 
   /** Whether an event of the type (exact, or prefix when `prefix`) and subject happened in (now - withinMs, now]. */
   seen(now: number, withinMs: number, type: string, prefix: boolean, subject: string | undefined): boolean {
     const cutoff = now - withinMs;
-    for (let i = this.ts.length - 1; i >= this.head && this.ts[i]! > cutoff; i--) {
-      if (this.ts[i]! > now) continue;
-      const ty = this.types[i]!;
+    for (let i = this.ts.length - 1; i >= this.head && this.ts[i] > cutoff; i--) {
+      if (this.ts[i] > now) continue;
+      const ty = this.types[i];
       if (prefix ? !ty.startsWith(type) : ty !== type) continue;
       if (subject === undefined || this.subjects[i] === subject) return true;
     }
@@ -149,7 +154,7 @@ export class EventLog extends TimeLog {
 
   toJSON(): EventEntry[] {
     const out: EventEntry[] = [];
-    for (let i = this.head; i < this.ts.length; i++) out.push([this.ts[i]!, this.types[i]!, this.subjects[i]!]);
+    for (let i = this.head; i < this.ts.length; i++) out.push([this.ts[i], this.types[i], this.subjects[i]]);
     return out;
   }
 

@@ -13,9 +13,7 @@ export type WorkerTask =
   | { op: 'crash' };
 
 export type WorkerResult =
-  | { needsInit: true }
-  | { needsInit?: false; firings: Firing[]; evaluations: number }
-  | { needsInit?: false; state: string };
+  { needsInit: true } | { needsInit?: false; firings: Firing[]; evaluations: number } | { needsInit?: false; state: string };
 
 let engine: RuleEngine | null = null;
 

@@ -1,7 +1,7 @@
 // Read side of the store: the queries behind the local API and `outpost query`.
 // Each call takes its own short-lived connection so concurrent API requests never share
 // one DuckDB connection (and never block the group-commit writer).
-import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import type { ReadingValue } from '../contract/types.js';
 import { withConnection } from '../kernel/duckdb.js';
 import { parseBucket } from '../kernel/query-params.js';

@@ -54,7 +54,12 @@ export async function applyRetention(
   now = Date.now(),
   opts: { sync?: boolean } = {},
 ): Promise<RetentionResult> {
-  const result: RetentionResult = { age: { readings: 0, events: 0, alerts: 0 }, disk: { readings: 0, events: 0 }, unsentDropped: { priority: 0, events: 0, telemetry: 0 }, usedBytes: 0 };
+  const result: RetentionResult = {
+    age: { readings: 0, events: 0, alerts: 0 },
+    disk: { readings: 0, events: 0 },
+    unsentDropped: { priority: 0, events: 0, telemetry: 0 },
+    usedBytes: 0,
+  };
   const cutoff = now - limits.maxAgeDays * 86_400_000;
   await withConnection(instance, async (c) => {
     await rememberSeqHighWater(c);
@@ -95,7 +100,7 @@ export async function applyRetention(
  * emptied by retention still resumes numbering after it (seq must never be reused:
  * the sync uploader resumes from the last seq it had acknowledged).
  */
-export async function rememberSeqHighWater(c: DuckDBConnection): Promise<void> {
+async function rememberSeqHighWater(c: DuckDBConnection): Promise<void> {
   for (const table of ['readings', 'events'] as const) {
     await c.run(
       `INSERT INTO meta SELECT 'seq_high_water_${table}', max(seq)::VARCHAR FROM ${table} HAVING max(seq) IS NOT NULL
@@ -125,9 +130,14 @@ interface Tier {
 // Telemetry goes first, events only once no readings remain. With sync on, rows the cloud
 // already has go before unsent ones, and unsent alerts/access events go last of all.
 async function dropTiers(c: DuckDBConnection, sync: boolean): Promise<Tier[]> {
-  if (!sync) return [{ table: 'readings', where: 'TRUE' }, { table: 'events', where: 'TRUE' }];
+  if (!sync)
+    return [
+      { table: 'readings', where: 'TRUE' },
+      { table: 'events', where: 'TRUE' },
+    ];
   const { acked } = await readMarks(c);
-  const p = streamFilter('priority'), e = streamFilter('events');
+  const p = streamFilter('priority'),
+    e = streamFilter('events');
   return [
     { table: 'readings', where: `seq <= ${acked.telemetry}` },
     { table: 'readings', where: `seq > ${acked.telemetry}`, unsent: 'telemetry' },
@@ -139,7 +149,7 @@ async function dropTiers(c: DuckDBConnection, sync: boolean): Promise<Tier[]> {
 
 async function firstNonEmpty(c: DuckDBConnection, tiers: Tier[]): Promise<Tier | null> {
   for (const t of tiers) {
-    const r = (await c.runAndReadAll(`SELECT count(*)::DOUBLE FROM ${t.table} WHERE ${t.where}`)).getRows()[0]![0] as number;
+    const r = (await c.runAndReadAll(`SELECT count(*)::DOUBLE FROM ${t.table} WHERE ${t.where}`)).getRows()[0][0] as number;
     if (r > 0) return t;
   }
   return null;

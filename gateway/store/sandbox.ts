@@ -23,8 +23,8 @@ export interface SandboxLimits {
   timeoutMs?: number;
 }
 
-export const DEFAULT_MAX_ROWS = 10_000;
-export const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_ROWS = 10_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** Table functions a query may call: generators and catalog listings, nothing that reads files. */
 const ALLOWED_TABLE_FUNCTIONS = new Set(['range', 'generate_series', 'unnest', 'duckdb_tables', 'duckdb_columns', 'duckdb_views']);
@@ -39,6 +39,7 @@ interface AstNode {
 }
 
 const isNode = (v: unknown): v is AstNode => typeof v === 'object' && v !== null && !Array.isArray(v);
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** Every table reference and table function in a parsed statement, and the CTE names it defines. */
 function collect(ast: unknown): { tables: { schema: string; name: string; catalog: string }[]; functions: string[]; ctes: Set<string> } {
@@ -49,9 +50,9 @@ function collect(ast: unknown): { tables: { schema: string; name: string; catalo
     if (Array.isArray(n)) return n.forEach(walk);
     if (!isNode(n)) return;
     if (n.type === 'BASE_TABLE') {
-      tables.push({ name: String(n.table_name ?? ''), schema: String(n.schema_name ?? ''), catalog: String(n.catalog_name ?? '') });
+      tables.push({ name: text(n.table_name), schema: text(n.schema_name), catalog: text(n.catalog_name) });
     } else if (n.type === 'TABLE_FUNCTION' && isNode(n.function)) {
-      functions.push(String(n.function.function_name ?? '').toLowerCase());
+      functions.push(text(n.function.function_name).toLowerCase());
     }
     const map = isNode(n.cte_map) ? n.cte_map.map : undefined;
     if (Array.isArray(map)) for (const e of map) if (isNode(e) && typeof e.key === 'string') ctes.add(e.key.toLowerCase());
@@ -78,9 +79,9 @@ function leadingKeyword(sql: string): string {
 }
 
 /** Parses without binding; null when DuckDB will not serialise it (not a plain SELECT). */
-async function parseSelect(conn: DuckDBConnection, sql: string): Promise<unknown | null> {
+async function parseSelect(conn: DuckDBConnection, sql: string): Promise<unknown> {
   const r = await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql]);
-  const doc = JSON.parse(String(r.getRows()[0]![0])) as { error?: boolean; statements?: unknown[] };
+  const doc = JSON.parse(String(r.getRows()[0][0])) as { error?: boolean; statements?: unknown[] };
   return doc.error ? null : doc;
 }
 
@@ -89,7 +90,9 @@ async function checkSelect(conn: DuckDBConnection, ast: unknown): Promise<void> 
   const { tables, functions, ctes } = collect(ast);
   for (const f of functions) {
     if (!ALLOWED_TABLE_FUNCTIONS.has(f)) {
-      throw refused(`table function ${f}() is not allowed: queries read only the store's tables (allowed functions: ${[...ALLOWED_TABLE_FUNCTIONS].join(', ')})`);
+      throw refused(
+        `table function ${f}() is not allowed: queries read only the store's tables (allowed functions: ${[...ALLOWED_TABLE_FUNCTIONS].join(', ')})`,
+      );
     }
   }
   if (tables.length === 0) return;
@@ -103,7 +106,9 @@ async function checkSelect(conn: DuckDBConnection, ast: unknown): Promise<void> 
     const inMain = ownCatalog && (schema === '' || schema === 'main');
     if (inMain && catalog === '' && schema === '' && ctes.has(name)) continue;
     if (inMain && own.tables.has(name)) continue;
-    throw refused(`"${[t.catalog, t.schema, t.name].filter(Boolean).join('.')}" is not a table of the store (tables: ${[...own.tables].sort().join(', ')}); files and other databases cannot be read`);
+    throw refused(
+      `"${[t.catalog, t.schema, t.name].filter(Boolean).join('.')}" is not a table of the store (tables: ${[...own.tables].sort().join(', ')}); files and other databases cannot be read`,
+    );
   }
 }
 
@@ -111,7 +116,12 @@ async function checkSelect(conn: DuckDBConnection, ast: unknown): Promise<void> 
  * Checks `sql` as described at the top of this file, then runs it with the limits.
  * `conn` should be a connection of its own: a timeout interrupts whatever it runs.
  */
-export async function readOnlySql(conn: DuckDBConnection, sql: string, maxRows = DEFAULT_MAX_ROWS, limits: SandboxLimits = {}): Promise<SqlResult> {
+export async function readOnlySql(
+  conn: DuckDBConnection,
+  sql: string,
+  maxRows = DEFAULT_MAX_ROWS,
+  limits: SandboxLimits = {},
+): Promise<SqlResult> {
   let extracted;
   try {
     extracted = await conn.extractStatements(sql);
@@ -126,7 +136,9 @@ export async function readOnlySql(conn: DuckDBConnection, sql: string, maxRows =
   if (ast === null) {
     const kind = leadingKeyword(body);
     if (kind === 'SET' || kind === 'RESET') throw refused(`settings are locked; this is a ${kind} statement`);
-    throw new QueryError(`refused: outpost query is read-only (SELECT or EXPLAIN), this is a ${explain ? 'EXPLAIN of a ' : ''}${kind} statement`);
+    throw new QueryError(
+      `refused: outpost query is read-only (SELECT or EXPLAIN), this is a ${explain ? 'EXPLAIN of a ' : ''}${kind} statement`,
+    );
   }
   await checkSelect(conn, ast);
   let stmt;
@@ -136,7 +148,9 @@ export async function readOnlySql(conn: DuckDBConnection, sql: string, maxRows =
     throw new QueryError(`SQL error: ${(err as Error).message}`);
   }
   if (!READ_ONLY_TYPES.has(stmt.statementType)) {
-    throw new QueryError(`refused: outpost query is read-only (SELECT or EXPLAIN), this is a ${StatementType[stmt.statementType] ?? 'unknown'} statement`);
+    throw new QueryError(
+      `refused: outpost query is read-only (SELECT or EXPLAIN), this is a ${StatementType[stmt.statementType] ?? 'unknown'} statement`,
+    );
   }
   const timeoutMs = limits.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let timedOut = false;

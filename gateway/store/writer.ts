@@ -77,7 +77,7 @@ export class StoreWriter {
         `SELECT greatest((SELECT coalesce(max(seq), 0) FROM ${table}),
                          (SELECT coalesce(max(value::BIGINT), 0) FROM meta WHERE key = 'seq_high_water_${table}'))::DOUBLE`,
       );
-      return (r.getRows()[0]![0] as number) + 1;
+      return (r.getRows()[0][0] as number) + 1;
     };
     w.nextReadingSeq = await next('readings');
     w.nextEventSeq = await next('events');
@@ -177,7 +177,7 @@ export class StoreWriter {
 
   private grantSpace(): void {
     while (this.spaceQueue.length > 0) {
-      const head = this.spaceQueue[0]!;
+      const head = this.spaceQueue[0];
       if (!this.closed && this.queuedRows + head.n > this.opts.maxQueueRows) return;
       this.spaceQueue.shift();
       if (this.closed) {

@@ -80,7 +80,9 @@ export class Detector {
   private check(frame: Frame): void {
     const s = this.info.spec;
     if (frame.width !== s.width || frame.height !== s.height || frame.channels !== s.channels) {
-      throw new Error(`frame ${frame.camera}#${frame.seq} is ${frame.width}×${frame.height} ${frame.channels}; model ${this.info.file} wants ${s.width}×${s.height} ${s.channels}`);
+      throw new Error(
+        `frame ${frame.camera}#${frame.seq} is ${frame.width}×${frame.height} ${frame.channels}; model ${this.info.file} wants ${s.width}×${s.height} ${s.channels}`,
+      );
     }
   }
 

@@ -2,6 +2,8 @@
 // their class ids), and a loader for a model trained on something else.
 import { readFileSync } from 'node:fs';
 
+// Ten a line, so an index is easy to find.
+// prettier-ignore
 export const COCO_LABELS: readonly string[] = Object.freeze([
   'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat', 'traffic light',
   'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow',
@@ -19,9 +21,14 @@ export function loadLabels(file: string): string[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`labels file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`);
+    throw new Error(`labels file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`, {
+      cause: err,
+    });
   }
-  const labels = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const labels = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   if (labels.length === 0) throw new Error(`labels file ${file}: no class names in it (one per line expected)`);
   return labels;
 }

@@ -34,24 +34,29 @@ export interface SessionOptions {
 const YOLOX_STRIDES = [8, 16, 32] as const;
 
 /** Anchor count of a YOLOX head at this input size: one per grid cell at strides 8, 16, 32. */
-export function yoloxAnchors(width: number, height: number): number {
+function yoloxAnchors(width: number, height: number): number {
   let n = 0;
   for (const s of YOLOX_STRIDES) n += Math.floor(width / s) * Math.floor(height / s);
   return n;
 }
 
 /** Opens the model with `backend` (ONNX Runtime by default) and describes it. */
-export async function openModel(file: string, opts: SessionOptions, backend: DetectorBackend = onnxBackend): Promise<{ session: ModelSession; info: ModelInfo }> {
+export async function openModel(
+  file: string,
+  opts: SessionOptions,
+  backend: DetectorBackend = onnxBackend,
+): Promise<{ session: ModelSession; info: ModelInfo }> {
   if (!existsSync(file)) throw new Error(`model file ${file} not found`);
   // 0 would be ORT's default: a pool per session sized to the machine, its threads pinned to
   // cores, so several workers' sessions would pile onto the same cores.
-  if (!Number.isInteger(opts.intraOpThreads) || opts.intraOpThreads < 1) throw new Error(`intraOpThreads must be a positive integer, got ${opts.intraOpThreads}`);
+  if (!Number.isInteger(opts.intraOpThreads) || opts.intraOpThreads < 1)
+    throw new Error(`intraOpThreads must be a positive integer, got ${opts.intraOpThreads}`);
   const labels = opts.labelsFile !== undefined ? loadLabels(opts.labelsFile) : COCO_LABELS;
   let session: ModelSession;
   try {
     session = await backend.open(file, { intraOpThreads: opts.intraOpThreads });
   } catch (err) {
-    throw new Error(`model ${file}: ${backend.name} could not load it: ${(err as Error).message}`);
+    throw new Error(`model ${file}: ${backend.name} could not load it: ${(err as Error).message}`, { cause: err });
   }
   try {
     return { session, info: describeModel(file, session, opts.layout, labels, opts.labelsFile) };
@@ -64,7 +69,13 @@ export async function openModel(file: string, opts: SessionOptions, backend: Det
 type Dim = number | string;
 
 /** Reads the model's metadata; throws naming `file` when it is not a detector we can run. */
-export function describeModel(file: string, session: ModelMetadata, layout: ModelLayout, labels: readonly string[], labelsFile?: string): ModelInfo {
+export function describeModel(
+  file: string,
+  session: ModelMetadata,
+  layout: ModelLayout,
+  labels: readonly string[],
+  labelsFile?: string,
+): ModelInfo {
   const fail = (why: string): never => {
     throw new Error(`model ${file}: ${why}`);
   };
@@ -86,10 +97,14 @@ export function describeModel(file: string, session: ModelMetadata, layout: Mode
   const fitsRows = b > 5 && b < a;
   if (layout === 'auto' && !fitsV8 && !fitsRows) return fail(unknown);
   const chosen: Layout = layout !== 'auto' ? layout : fitsV8 ? 'yolov8' : a === gridCount ? 'yolox' : 'yolov5';
-  if (chosen === 'yolov8' && !fitsV8) return fail(`layout yolov8 expects output [1,4+C,N] with 4+C < N, but "${output.name}" is ${fmt(outShape)}`);
-  if (chosen !== 'yolov8' && !fitsRows) return fail(`layout ${chosen} expects output [1,N,5+C] with 5+C < N, but "${output.name}" is ${fmt(outShape)}`);
+  if (chosen === 'yolov8' && !fitsV8)
+    return fail(`layout yolov8 expects output [1,4+C,N] with 4+C < N, but "${output.name}" is ${fmt(outShape)}`);
+  if (chosen !== 'yolov8' && !fitsRows)
+    return fail(`layout ${chosen} expects output [1,N,5+C] with 5+C < N, but "${output.name}" is ${fmt(outShape)}`);
   if (chosen === 'yolox' && a !== gridCount) {
-    return fail(`layout yolox expects ${gridCount} anchors (strides 8/16/32 at ${width}×${height}), but "${output.name}" is ${fmt(outShape)}`);
+    return fail(
+      `layout yolox expects ${gridCount} anchors (strides 8/16/32 at ${width}×${height}), but "${output.name}" is ${fmt(outShape)}`,
+    );
   }
   const anchors = chosen === 'yolov8' ? b : a;
   const classes = chosen === 'yolov8' ? a - 4 : b - 5;

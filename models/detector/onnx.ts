@@ -19,8 +19,8 @@ export const onnxBackend: DetectorBackend = {
   name: 'onnxruntime',
   async open(file, opts): Promise<ModelSession> {
     const session = await ort.InferenceSession.create(file, onnxSessionOptions(opts.intraOpThreads));
-    const inputName = session.inputNames[0]!;
-    const outputName = session.outputNames[0]!;
+    const inputName = session.inputNames[0];
+    const outputName = session.outputNames[0];
     return {
       inputMetadata: session.inputMetadata,
       outputMetadata: session.outputMetadata,

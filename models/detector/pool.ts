@@ -69,7 +69,8 @@ export class DetectorPool {
 
   /** Loads the model once here, so a bad file, layout or labels file fails now, named. */
   static async open(opts: PoolOptions): Promise<DetectorPool> {
-    if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new Error(`detector workers must be a positive integer, got ${opts.workers}`);
+    if (!Number.isInteger(opts.workers) || opts.workers < 1)
+      throw new Error(`detector workers must be a positive integer, got ${opts.workers}`);
     const { session, info } = await openModel(opts.modelFile, opts);
     await session.release();
     const workerData: DetectorOptions = {
@@ -123,8 +124,15 @@ export class DetectorPool {
   submit(frame: Frame): void {
     if (this.closed) throw new Error('detector pool is closed');
     const s = this.info.spec;
-    if (frame.width !== s.width || frame.height !== s.height || frame.channels !== s.channels || frame.data.length !== s.width * s.height * 3) {
-      throw new Error(`frame ${frame.camera}#${frame.seq} is ${frame.width}×${frame.height} ${frame.channels} (${frame.data.length} bytes); the model wants ${s.width}×${s.height} ${s.channels}`);
+    if (
+      frame.width !== s.width ||
+      frame.height !== s.height ||
+      frame.channels !== s.channels ||
+      frame.data.length !== s.width * s.height * 3
+    ) {
+      throw new Error(
+        `frame ${frame.camera}#${frame.seq} is ${frame.width}×${frame.height} ${frame.channels} (${frame.data.length} bytes); the model wants ${s.width}×${s.height} ${s.channels}`,
+      );
     }
     this.submitted++;
     const job: Job = { frame, submittedAt: now() };
@@ -182,7 +190,7 @@ export class DetectorPool {
     try {
       task = this.piscina.run({ frame, submittedAt: job.submittedAt }, transferList ? { transferList } : {});
     } catch (err) {
-      task = Promise.reject(err as Error); // e.g. a buffer that cannot be transferred: fail the frame, keep the slot count right
+      task = Promise.reject(err instanceof Error ? err : new Error(String(err))); // e.g. a buffer that cannot be transferred: fail the frame, keep the slot count right
     }
     task.then(
       (result) => {

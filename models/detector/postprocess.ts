@@ -57,23 +57,26 @@ export function nms(c: Candidates, iou: number, max: number): number[] {
   const order = new Uint32Array(c.count);
   for (let i = 0; i < c.count; i++) order[i] = i;
   const scores = c.scores;
-  order.sort((a, b) => scores[b]! - scores[a]! || a - b);
+  order.sort((a, b) => scores[b] - scores[a] || a - b);
   const kept: number[] = [];
   const bx = c.boxes;
   for (let o = 0; o < order.length && kept.length < max; o++) {
-    const i = order[o]!;
+    const i = order[o];
     const ib = i * 4;
-    const ix1 = bx[ib]!, iy1 = bx[ib + 1]!, ix2 = bx[ib + 2]!, iy2 = bx[ib + 3]!;
+    const ix1 = bx[ib],
+      iy1 = bx[ib + 1],
+      ix2 = bx[ib + 2],
+      iy2 = bx[ib + 3];
     const iArea = Math.max(0, ix2 - ix1) * Math.max(0, iy2 - iy1);
     let suppressed = false;
     for (const k of kept) {
       if (c.classes[k] !== c.classes[i]) continue;
       const kb = k * 4;
-      const w = Math.min(ix2, bx[kb + 2]!) - Math.max(ix1, bx[kb]!);
-      const h = Math.min(iy2, bx[kb + 3]!) - Math.max(iy1, bx[kb + 1]!);
+      const w = Math.min(ix2, bx[kb + 2]) - Math.max(ix1, bx[kb]);
+      const h = Math.min(iy2, bx[kb + 3]) - Math.max(iy1, bx[kb + 1]);
       if (w <= 0 || h <= 0) continue;
       const inter = w * h;
-      const kArea = (bx[kb + 2]! - bx[kb]!) * (bx[kb + 3]! - bx[kb + 1]!);
+      const kArea = (bx[kb + 2] - bx[kb]) * (bx[kb + 3] - bx[kb + 1]);
       if (inter / (iArea + kArea - inter) > iou) {
         suppressed = true;
         break;
@@ -127,16 +130,16 @@ export class Postprocessor {
     for (let c = 0; c < this.model.classes; c++) {
       const row = out.subarray((4 + c) * n, (5 + c) * n);
       for (let a = 0; a < n; a++) {
-        const v = row[a]!;
-        if (v >= conf && v > best[a]!) {
+        const v = row[a];
+        if (v >= conf && v > best[a]) {
           best[a] = v;
           bestClass[a] = c;
         }
       }
     }
     for (let a = 0; a < n; a++) {
-      if (best[a]! < 0) continue;
-      push(this.cand, out[a]!, out[n + a]!, out[2 * n + a]!, out[3 * n + a]!, best[a]!, bestClass[a]!);
+      if (best[a] < 0) continue;
+      push(this.cand, out[a], out[n + a], out[2 * n + a], out[3 * n + a], best[a], bestClass[a]);
     }
   }
 
@@ -146,13 +149,13 @@ export class Postprocessor {
     const conf = this.opts.confidence;
     const grid = this.grid;
     for (let a = 0, base = 0; a < anchors; a++, base += stride) {
-      const obj = out[base + 4]!;
+      const obj = out[base + 4];
       // Class scores are ≤ 1, so obj × cls < conf whenever obj < conf: skip the class scan.
       if (obj < conf) continue;
       let cls = 0;
-      let best = out[base + 5]!;
+      let best = out[base + 5];
       for (let c = 1; c < classes; c++) {
-        const v = out[base + 5 + c]!;
+        const v = out[base + 5 + c];
         if (v > best) {
           best = v;
           cls = c;
@@ -162,10 +165,18 @@ export class Postprocessor {
       if (score < conf) continue;
       if (yolox) {
         const g = a * 3;
-        const s = grid[g + 2]!;
-        push(this.cand, (out[base]! + grid[g]!) * s, (out[base + 1]! + grid[g + 1]!) * s, Math.exp(out[base + 2]!) * s, Math.exp(out[base + 3]!) * s, score, cls);
+        const s = grid[g + 2];
+        push(
+          this.cand,
+          (out[base] + grid[g]) * s,
+          (out[base + 1] + grid[g + 1]) * s,
+          Math.exp(out[base + 2]) * s,
+          Math.exp(out[base + 3]) * s,
+          score,
+          cls,
+        );
       } else {
-        push(this.cand, out[base]!, out[base + 1]!, out[base + 2]!, out[base + 3]!, score, cls);
+        push(this.cand, out[base], out[base + 1], out[base + 2], out[base + 3], score, cls);
       }
     }
   }
@@ -174,12 +185,12 @@ export class Postprocessor {
     const b = this.cand.boxes;
     const x = (v: number) => Math.min(lb.srcWidth, Math.max(0, (v - lb.padLeft) / lb.scale));
     const y = (v: number) => Math.min(lb.srcHeight, Math.max(0, (v - lb.padTop) / lb.scale));
-    const classId = this.cand.classes[i]!;
+    const classId = this.cand.classes[i];
     return {
       classId,
-      label: this.model.labels[classId]!,
-      confidence: this.cand.scores[i]!,
-      box: [x(b[i * 4]!), y(b[i * 4 + 1]!), x(b[i * 4 + 2]!), y(b[i * 4 + 3]!)],
+      label: this.model.labels[classId],
+      confidence: this.cand.scores[i],
+      box: [x(b[i * 4]), y(b[i * 4 + 1]), x(b[i * 4 + 2]), y(b[i * 4 + 3])],
     };
   }
 }

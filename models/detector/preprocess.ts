@@ -36,9 +36,9 @@ export class Preprocessor {
     const [c0, c1, c2] = this.planes; // in the frame's (= the model's) channel order
     const lut = this.lut;
     for (let i = 0, k = 0; i < plane; i += 4, k += 3) {
-      const w0 = w[k]!;
-      const w1 = w[k + 1]!;
-      const w2 = w[k + 2]!;
+      const w0 = w[k];
+      const w1 = w[k + 1];
+      const w2 = w[k + 2];
       c0[i] = lut[w0 & 255]!;
       c1[i] = lut[(w0 >>> 8) & 255]!;
       c2[i] = lut[(w0 >>> 16) & 255]!;
@@ -59,9 +59,9 @@ export class Preprocessor {
     const [c0, c1, c2] = this.planes;
     const lut = this.lut;
     for (let i = 0, j = 0; i < plane; i++, j += 3) {
-      c0[i] = lut[hwc[j]!]!;
-      c1[i] = lut[hwc[j + 1]!]!;
-      c2[i] = lut[hwc[j + 2]!]!;
+      c0[i] = lut[hwc[j]]!;
+      c1[i] = lut[hwc[j + 1]]!;
+      c2[i] = lut[hwc[j + 2]]!;
     }
   }
 }

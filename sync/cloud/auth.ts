@@ -33,7 +33,10 @@ export function loadOfficeTokens(configured: CloudConfig['tokens'], dataDir: str
     const { token, created, file } = readOrCreateAdminToken(dataDir);
     byHash.set(sha256Hex(token), { name: 'generated-admin', role: 'admin' });
     adminTokenFile = file;
-    log.info({ file }, created ? 'no office tokens configured: created an admin token' : 'no office tokens configured: using the admin token file');
+    log.info(
+      { file },
+      created ? 'no office tokens configured: created an admin token' : 'no office tokens configured: using the admin token file',
+    );
   }
   return { verify: (token) => byHash.get(sha256Hex(token)), adminTokenFile };
 }
@@ -62,7 +65,10 @@ export class GatewayAuthenticator {
     const auth = parseAuthorization(header);
     if (!auth) return { error: 'authorization: expected "Outpost-HMAC gw=<id>, ts=<ms>, sig=<64 hex>"' };
     if (Math.abs(now - auth.ts) > MAX_CLOCK_SKEW_MS) {
-      return { error: `authorization: ts ${auth.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s from the server time ${now}`, serverTime: now };
+      return {
+        error: `authorization: ts ${auth.ts} is more than ${MAX_CLOCK_SKEW_MS / 1000} s from the server time ${now}`,
+        serverTime: now,
+      };
     }
     const gateway = await this.store.gatewayCredentials(auth.gatewayId);
     // Same message for unknown gateways and bad signatures: no enumeration of gateway ids.
@@ -71,7 +77,9 @@ export class GatewayAuthenticator {
   }
 
   checkSignature(ok: GatewayHeaderOk, method: string, pathWithQuery: string, key: string, body: Uint8Array): GatewayAuthFailure | null {
-    return verifySignature(ok.gateway.secret, ok.auth, method, pathWithQuery, key, body) ? null : { error: 'authorization: unknown gateway or bad signature' };
+    return verifySignature(ok.gateway.secret, ok.auth, method, pathWithQuery, key, body)
+      ? null
+      : { error: 'authorization: unknown gateway or bad signature' };
   }
 
   async touch(gatewayId: string, now = Date.now()): Promise<void> {

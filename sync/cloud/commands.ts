@@ -26,7 +26,8 @@ export function validateCommand(kind: unknown, args: unknown): { kind: CloudComm
     if (args.action !== 'lock' && args.action !== 'unlock') throw fail('args.action: must be "lock" or "unlock"');
     const out: Record<string, unknown> = { lock, action: args.action };
     if (args.seconds !== undefined) {
-      if (typeof args.seconds !== 'number' || !Number.isSafeInteger(args.seconds) || args.seconds < 0) throw fail('args.seconds: must be an integer >= 0');
+      if (typeof args.seconds !== 'number' || !Number.isSafeInteger(args.seconds) || args.seconds < 0)
+        throw fail('args.seconds: must be an integer >= 0');
       out.seconds = args.seconds;
     }
     return { kind, args: out };

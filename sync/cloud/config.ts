@@ -10,10 +10,13 @@ import { Role } from '../../gateway/kernel/schema-kit.js';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const Sha256 = (description: string) => Type.String({ pattern: '^[0-9a-f]{64}$', description });
 
-export const CloudConfigSchema = Strict(
+const CloudConfigSchema = Strict(
   {
     $schema: Type.Optional(Type.String()),
-    dataDir: Type.String({ default: './cloud-data', description: 'DuckDB file, admin token, temp files (relative to the working directory)' }),
+    dataDir: Type.String({
+      default: './cloud-data',
+      description: 'DuckDB file, admin token, temp files (relative to the working directory)',
+    }),
     log: Section({ level: StringEnum(LOG_LEVELS, { default: 'info', description: 'Overridden by OUTPOST_LOG_LEVEL' }) }, 'Logging'),
     http: Section(
       {
@@ -28,10 +31,13 @@ export const CloudConfigSchema = Strict(
       },
       'HTTP listener',
     ),
-    tokens: Type.Array(Strict({ name: Type.String({ minLength: 1 }), role: Role, sha256: Sha256('the sha256 printed by `outpost token create`') }), {
-      default: [],
-      description: 'Central-office bearer tokens; empty: an admin token is generated into dataDir/admin.token',
-    }),
+    tokens: Type.Array(
+      Strict({ name: Type.String({ minLength: 1 }), role: Role, sha256: Sha256('the sha256 printed by `outpost token create`') }),
+      {
+        default: [],
+        description: 'Central-office bearer tokens; empty: an admin token is generated into dataDir/admin.token',
+      },
+    ),
     enrollmentTokens: Type.Array(
       Strict({
         sha256: Sha256('sha256 of a one-time enrollment token (`outpost cloud-token --offline`)'),
@@ -54,11 +60,27 @@ export const CloudConfigSchema = Strict(
         maxBatchBytes: Type.Integer({ minimum: 1024, default: 32 * 1024 * 1024, description: 'Larger ingest bodies get 413' }),
         maxBatchRows: Type.Integer({ minimum: 1, default: 500_000, description: 'Batches with more rows get 413' }),
         maxQueuedBatches: Type.Integer({ minimum: 1, default: 4, description: 'Per gateway and stream; past it 503 + Retry-After' }),
-        maxConcurrentIngests: Type.Integer({ minimum: 1, default: 32, description: 'Ingest bodies buffered at once (all gateways); past it 503' }),
+        maxConcurrentIngests: Type.Integer({
+          minimum: 1,
+          default: 32,
+          description: 'Ingest bodies buffered at once (all gateways); past it 503',
+        }),
         maxQueryRows: Type.Integer({ minimum: 1, default: 100_000, description: 'Upper bound of limit= on readings/events' }),
-        maxExportRows: Type.Integer({ minimum: 1, default: 5_000_000, description: 'Rows per export file; larger results are cut (x-outpost-truncated)' }),
-        enrollmentTokenTtlSeconds: Type.Integer({ minimum: 60, default: 86_400, description: 'Default lifetime of minted enrollment tokens' }),
-        commandTtlSeconds: Type.Integer({ minimum: 1, default: 3600, description: 'Commands not fetched by then are not delivered (status "expired")' }),
+        maxExportRows: Type.Integer({
+          minimum: 1,
+          default: 5_000_000,
+          description: 'Rows per export file; larger results are cut (x-outpost-truncated)',
+        }),
+        enrollmentTokenTtlSeconds: Type.Integer({
+          minimum: 60,
+          default: 86_400,
+          description: 'Default lifetime of minted enrollment tokens',
+        }),
+        commandTtlSeconds: Type.Integer({
+          minimum: 1,
+          default: 3600,
+          description: 'Commands not fetched by then are not delivered (status "expired")',
+        }),
       },
       'Bounds',
     ),
@@ -88,6 +110,8 @@ function duplicateTokens(cfg: CloudConfig): CrossCheckProblem[] {
   const seen = new Set<string>();
   cfg.tokens.forEach((t, i) => (seen.has(t.sha256) ? out.push({ path: ['tokens', i, 'sha256'], message }) : seen.add(t.sha256)));
   const seenEnroll = new Set<string>();
-  cfg.enrollmentTokens.forEach((t, i) => (seenEnroll.has(t.sha256) ? out.push({ path: ['enrollmentTokens', i, 'sha256'], message }) : seenEnroll.add(t.sha256)));
+  cfg.enrollmentTokens.forEach((t, i) =>
+    seenEnroll.has(t.sha256) ? out.push({ path: ['enrollmentTokens', i, 'sha256'], message }) : seenEnroll.add(t.sha256),
+  );
   return out;
 }

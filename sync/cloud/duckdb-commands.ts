@@ -46,7 +46,11 @@ export class DuckDbCommands {
     return this.locks.run(gatewayLockKey(gatewayId), () =>
       withConnection(this.instance, (c) =>
         inTransaction(c, async () => {
-          const list = await rows(c, `SELECT ${COMMAND_COLS} FROM commands WHERE ${pick} ORDER BY created_at, id LIMIT ${Math.trunc(limit)}`, [gatewayId]);
+          const list = await rows(
+            c,
+            `SELECT ${COMMAND_COLS} FROM commands WHERE ${pick} ORDER BY created_at, id LIMIT ${Math.trunc(limit)}`,
+            [gatewayId],
+          );
           if (list.length > 0) {
             await c.run(
               `UPDATE commands SET delivered_at = now() WHERE delivered_at IS NULL AND id IN
@@ -65,7 +69,7 @@ export class DuckDbCommands {
       withConnection(this.instance, async (c) => {
         const found = await rows(c, 'SELECT acked_at IS NOT NULL FROM commands WHERE id = $1 AND gateway_id = $2', [id, gatewayId]);
         if (found.length === 0) return false;
-        if (found[0]![0] === true) return true; // the first result is kept
+        if (found[0][0] === true) return true; // the first result is kept
         await c.run('UPDATE commands SET acked_at = now(), ok = $1, detail = $2 WHERE id = $3', [ack.ok, ack.detail ?? null, id]);
         return true;
       }),
@@ -84,16 +88,33 @@ export class DuckDbCommands {
     );
     return out.map((r) => {
       const ackedAt = r[7] as number | null;
-      const status: CommandStatus = ackedAt !== null ? (r[8] ? 'done' : 'failed') : r[10] ? 'expired' : r[6] !== null ? 'delivered' : 'pending';
-      return { ...toCommand(r), gatewayId, status, expiresAt: r[5] as number, deliveredAt: r[6] as number | null, ackedAt, detail: r[9] as string | null };
+      const status: CommandStatus =
+        ackedAt !== null ? (r[8] ? 'done' : 'failed') : r[10] ? 'expired' : r[6] !== null ? 'delivered' : 'pending';
+      return {
+        ...toCommand(r),
+        gatewayId,
+        status,
+        expiresAt: r[5] as number,
+        deliveredAt: r[6] as number | null,
+        ackedAt,
+        detail: r[9] as string | null,
+      };
     });
   }
 
   async putConfig(gatewayId: string, yaml: string, by: string): Promise<number> {
     return this.locks.run(gatewayLockKey(gatewayId), () =>
       withConnection(this.instance, async (c) => {
-        const next = ((await rows(c, 'SELECT coalesce(max(version), 0)::DOUBLE FROM desired_config WHERE gateway_id = $1', [gatewayId]))[0]![0] as number) + 1;
-        await c.run('INSERT INTO desired_config (gateway_id, version, yaml, created_at, created_by) VALUES ($1, $2, $3, now(), $4)', [gatewayId, next, yaml, by]);
+        const next =
+          ((
+            await rows(c, 'SELECT coalesce(max(version), 0)::DOUBLE FROM desired_config WHERE gateway_id = $1', [gatewayId])
+          )[0][0] as number) + 1;
+        await c.run('INSERT INTO desired_config (gateway_id, version, yaml, created_at, created_by) VALUES ($1, $2, $3, now(), $4)', [
+          gatewayId,
+          next,
+          yaml,
+          by,
+        ]);
         return next;
       }),
     );

@@ -11,7 +11,7 @@ import { inTransaction, rows, withConnection } from './duckdb-schema.js';
 import type { KeyedQueue } from './keyed-queue.js';
 import { CloudRequestError, type IngestBatch } from './store.js';
 
-export const streamLockKey = (gatewayId: string, stream: Stream) => `stream:${gatewayId}:${stream}`;
+const streamLockKey = (gatewayId: string, stream: Stream) => `stream:${gatewayId}:${stream}`;
 
 // Column lists come from the protocol constants, never from the request.
 function insertSql(stream: Stream): string {
@@ -44,17 +44,18 @@ async function checkFile(c: DuckDBConnection, file: string, b: IngestBatch): Pro
   } catch (err) {
     asBadBody(err);
   }
-  const want = columnsOf(b.stream).map(([n]) => n as string);
+  const want = columnsOf(b.stream).map(([n]) => n);
   const missing = want.filter((n) => !names.includes(n));
   const extra = names.filter((n) => !want.includes(n));
   if (missing.length > 0 || extra.length > 0) {
-    const detail = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `unexpected ${extra.join(', ')}` : ''].filter(Boolean).join('; ');
+    const detail = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `unexpected ${extra.join(', ')}` : '']
+      .filter(Boolean)
+      .join('; ');
     throw new CloudRequestError(400, `body: Parquet columns for stream "${b.stream}" must be ${want.join(', ')} (${detail})`);
   }
-  const [count, min, max, distinct] = (await rows(c, 'SELECT count(*)::DOUBLE, min(seq)::DOUBLE, max(seq)::DOUBLE, count(DISTINCT seq)::DOUBLE FROM read_parquet($1)', [file]))[0] as (
-    | number
-    | null
-  )[];
+  const [count, min, max, distinct] = (
+    await rows(c, 'SELECT count(*)::DOUBLE, min(seq)::DOUBLE, max(seq)::DOUBLE, count(DISTINCT seq)::DOUBLE FROM read_parquet($1)', [file])
+  )[0] as (number | null)[];
   if (count !== b.rows) throw new CloudRequestError(400, `body: has ${count} rows but x-outpost-rows says ${b.rows}`);
   if (min !== b.firstSeq) throw new CloudRequestError(400, `body: smallest seq is ${min} but x-outpost-first-seq says ${b.firstSeq}`);
   if (max !== b.lastSeq) throw new CloudRequestError(400, `body: largest seq is ${max} but x-outpost-last-seq says ${b.lastSeq}`);

@@ -112,7 +112,7 @@ export async function exportParquet(instance: DuckDBInstance, tmpDir: string, q:
   const file = join(tmpDir, `export-${randomUUID()}.parquet`);
   try {
     return await withConnection(instance, async (c) => {
-      const total = (await rows(c, `SELECT count(*)::DOUBLE FROM (${select} LIMIT ${max + 1})`, w.params))[0]![0] as number;
+      const total = (await rows(c, `SELECT count(*)::DOUBLE FROM (${select} LIMIT ${max + 1})`, w.params))[0][0] as number;
       // The path is ours (a UUID under dataDir); quotes are doubled all the same.
       await c.run(`COPY (${select} LIMIT ${max}) TO '${file.replace(/'/g, "''")}' (FORMAT parquet, COMPRESSION zstd)`, w.params);
       return { file, rows: Math.min(total, max), truncated: total > max };

@@ -5,7 +5,15 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { STREAMS, type CloudCommand, type CommandAck, type DesiredConfig, type GatewayStatusReport, type IngestResponse, type Stream } from '../protocol.js';
+import {
+  STREAMS,
+  type CloudCommand,
+  type CommandAck,
+  type DesiredConfig,
+  type GatewayStatusReport,
+  type IngestResponse,
+  type Stream,
+} from '../protocol.js';
 import { DuckDbCommands, gatewayLockKey } from './duckdb-commands.js';
 import { ingestBatch } from './duckdb-ingest.js';
 import { exportParquet, queryBuckets, queryEvents, queryReadings } from './duckdb-queries.js';
@@ -56,7 +64,10 @@ export class DuckDbCloudStore implements CloudStore {
   static async open(opts: DuckDbStoreOptions): Promise<DuckDbCloudStore> {
     mkdirSync(opts.tmpDir, { recursive: true, mode: 0o700 });
     for (const f of readdirSync(opts.tmpDir)) rmSync(join(opts.tmpDir, f), { force: true, recursive: true });
-    const instance = await openCloudDb(opts.path, { memoryLimitMB: opts.memoryLimitMB, ...(opts.threads ? { threads: opts.threads } : {}) });
+    const instance = await openCloudDb(opts.path, {
+      memoryLimitMB: opts.memoryLimitMB,
+      ...(opts.threads ? { threads: opts.threads } : {}),
+    });
     return new DuckDbCloudStore(instance, opts.tmpDir);
   }
 
@@ -84,15 +95,19 @@ export class DuckDbCloudStore implements CloudStore {
       this.locks.run(gatewayLockKey(e.gatewayId), () =>
         withConnection(this.instance, (c) =>
           inTransaction(c, async () => {
-            const tok = await rows(c, 'SELECT site, gateway_id, epoch_ms(expires_at)::DOUBLE, used_at IS NOT NULL FROM enrollment_tokens WHERE sha256 = $1', [
-              e.tokenSha256,
-            ]);
+            const tok = await rows(
+              c,
+              'SELECT site, gateway_id, epoch_ms(expires_at)::DOUBLE, used_at IS NOT NULL FROM enrollment_tokens WHERE sha256 = $1',
+              [e.tokenSha256],
+            );
             const [site, boundId, expiresAt, used] = (tok[0] ?? []) as [string?, (string | null)?, (number | null)?, boolean?];
             if (site === undefined) throw new CloudRequestError(401, 'token: unknown enrollment token');
             if (used) throw new CloudRequestError(401, 'token: enrollment token was already used');
-            if (expiresAt != null && expiresAt <= Date.now()) throw new CloudRequestError(401, `token: enrollment token expired at ${iso(expiresAt)}`);
+            if (expiresAt != null && expiresAt <= Date.now())
+              throw new CloudRequestError(401, `token: enrollment token expired at ${iso(expiresAt)}`);
             if (site !== e.site) throw new CloudRequestError(401, `site: enrollment token is not valid for site "${e.site}"`);
-            if (boundId != null && boundId !== e.gatewayId) throw new CloudRequestError(401, `gatewayId: enrollment token is not valid for gateway "${e.gatewayId}"`);
+            if (boundId != null && boundId !== e.gatewayId)
+              throw new CloudRequestError(401, `gatewayId: enrollment token is not valid for gateway "${e.gatewayId}"`);
             await c.run('UPDATE enrollment_tokens SET used_at = now(), used_by = $1 WHERE sha256 = $2', [e.gatewayId, e.tokenSha256]);
             await c.run(
               `INSERT INTO gateways (id, site, name, secret, enrolled_at) VALUES ($1, $2, $3, $4, now())
@@ -130,7 +145,10 @@ export class DuckDbCloudStore implements CloudStore {
   async setStatus(gatewayId: string, report: GatewayStatusReport): Promise<void> {
     await this.locks.run(gatewayLockKey(gatewayId), () =>
       withConnection(this.instance, (c) =>
-        c.run('UPDATE gateways SET status = $1::JSON, status_at = now(), last_seen = now() WHERE id = $2', [JSON.stringify(report), gatewayId]),
+        c.run('UPDATE gateways SET status = $1::JSON, status_at = now(), last_seen = now() WHERE id = $2', [
+          JSON.stringify(report),
+          gatewayId,
+        ]),
       ),
     );
   }

@@ -39,7 +39,13 @@ function intHeader(req: FastifyRequest, name: string, min: number): number {
   return n;
 }
 
-export function registerGatewayRoutes(app: FastifyInstance, store: CloudStore, config: CloudConfig, log: Logger, metrics: CloudMetrics): void {
+export function registerGatewayRoutes(
+  app: FastifyInstance,
+  store: CloudStore,
+  config: CloudConfig,
+  log: Logger,
+  metrics: CloudMetrics,
+): void {
   const limits = config.limits;
   // Bounds the batches waiting per (gateway, stream); the store orders commits itself.
   const ingestQueue = new KeyedQueue(limits.maxQueuedBatches);
@@ -79,7 +85,10 @@ export function registerGatewayRoutes(app: FastifyInstance, store: CloudStore, c
       // Counted before the body is buffered, so many senders cannot exhaust memory.
       onRequest: async (_req: FastifyRequest, reply: FastifyReply) => {
         if (ingestsInFlight >= limits.maxConcurrentIngests) {
-          return reply.code(503).header('retry-after', '1').send({ error: `ingest: ${ingestsInFlight} batches in flight (limits.maxConcurrentIngests); retry shortly` });
+          return reply
+            .code(503)
+            .header('retry-after', '1')
+            .send({ error: `ingest: ${ingestsInFlight} batches in flight (limits.maxConcurrentIngests); retry shortly` });
         }
         ingestsInFlight++;
         reply.raw.once('close', () => ingestsInFlight--);
@@ -152,7 +161,8 @@ export function registerGatewayRoutes(app: FastifyInstance, store: CloudStore, c
       },
     },
     async (req, reply) => {
-      if (!(await store.ackCommand(me(req).id, req.params.id, req.body))) throw bad(404, `command "${req.params.id}": no such command for this gateway`);
+      if (!(await store.ackCommand(me(req).id, req.params.id, req.body)))
+        throw bad(404, `command "${req.params.id}": no such command for this gateway`);
       return reply.code(204).send();
     },
   );
@@ -176,7 +186,8 @@ export function registerGatewayRoutes(app: FastifyInstance, store: CloudStore, c
       },
     },
     async (req, reply) => {
-      if (!(await store.ackDesiredConfig(me(req).id, req.body))) throw bad(404, `version: no desired config version ${req.body.version} for this gateway`);
+      if (!(await store.ackDesiredConfig(me(req).id, req.body)))
+        throw bad(404, `version: no desired config version ${req.body.version} for this gateway`);
       return reply.code(204).send();
     },
   );

@@ -58,17 +58,30 @@ export function registerOfficeRoutes(app: FastifyInstance, store: CloudStore, co
 
   app.get<{ Querystring: DataQuery }>(
     '/api/v1/readings',
-    { config: viewer, schema: { querystring: querySchema({ site: str, gateway: str, device: str, point: str, from: str, to: str, bucket: str, limit: limitProp }) } },
+    {
+      config: viewer,
+      schema: {
+        querystring: querySchema({ site: str, gateway: str, device: str, point: str, from: str, to: str, bucket: str, limit: limitProp }),
+      },
+    },
     async (req) => {
       const q = req.query;
-      const f = { ...filters(q), ...(q.device !== undefined ? { device: q.device } : {}), ...(q.point !== undefined ? { point: q.point } : {}), limit: q.limit ?? 1000 };
+      const f = {
+        ...filters(q),
+        ...(q.device !== undefined ? { device: q.device } : {}),
+        ...(q.point !== undefined ? { point: q.point } : {}),
+        limit: q.limit ?? 1000,
+      };
       if (q.bucket === undefined) return { readings: await store.readings(f) };
       parseBucket(q.bucket); // 400 before touching the store
       return { bucket: q.bucket, buckets: await store.readingBuckets(f, q.bucket) };
     },
   );
 
-  const eventQuery = { config: viewer, schema: { querystring: querySchema({ site: str, gateway: str, type: str, from: str, to: str, limit: limitProp }) } };
+  const eventQuery = {
+    config: viewer,
+    schema: { querystring: querySchema({ site: str, gateway: str, type: str, from: str, to: str, limit: limitProp }) },
+  };
   app.get<{ Querystring: DataQuery }>('/api/v1/events', eventQuery, async (req) => {
     const q = req.query;
     return { events: await store.events({ ...filters(q), ...(q.type !== undefined ? { type: q.type } : {}), limit: q.limit ?? 1000 }) };
@@ -85,13 +98,25 @@ export function registerOfficeRoutes(app: FastifyInstance, store: CloudStore, co
     {
       config: viewer,
       schema: {
-        querystring: querySchema({ site: str, gateway: str, device: str, from: str, to: str, stream: { type: 'string', enum: ['telemetry', 'events'], default: 'telemetry' } }),
+        querystring: querySchema({
+          site: str,
+          gateway: str,
+          device: str,
+          from: str,
+          to: str,
+          stream: { type: 'string', enum: ['telemetry', 'events'], default: 'telemetry' },
+        }),
       },
     },
     async (req, reply) => {
       const q = req.query;
       const stream = q.stream ?? 'telemetry';
-      const out = await store.exportParquet({ ...filters(q), ...(q.device !== undefined ? { device: q.device } : {}), stream, maxRows: limits.maxExportRows });
+      const out = await store.exportParquet({
+        ...filters(q),
+        ...(q.device !== undefined ? { device: q.device } : {}),
+        stream,
+        maxRows: limits.maxExportRows,
+      });
       const body = createReadStream(out.file);
       // Deleted once sent or when the client goes away, whichever ends the stream.
       body.once('close', () => void unlink(out.file).catch(() => undefined));
@@ -113,7 +138,11 @@ export function registerOfficeRoutes(app: FastifyInstance, store: CloudStore, co
           type: 'object',
           additionalProperties: false,
           required: ['site'],
-          properties: { site: { type: 'string', pattern: ID_PATTERN }, gatewayId: { type: 'string', pattern: ID_PATTERN }, ttlSeconds: { type: 'integer', minimum: 60, maximum: 30 * 86400 } },
+          properties: {
+            site: { type: 'string', pattern: ID_PATTERN },
+            gatewayId: { type: 'string', pattern: ID_PATTERN },
+            ttlSeconds: { type: 'integer', minimum: 60, maximum: 30 * 86400 },
+          },
         },
       },
     },
@@ -121,8 +150,16 @@ export function registerOfficeRoutes(app: FastifyInstance, store: CloudStore, co
       const { site, gatewayId } = req.body;
       const token = newApiToken().replace(/^opt_/, 'oet_');
       const expiresAt = Date.now() + (req.body.ttlSeconds ?? limits.enrollmentTokenTtlSeconds) * 1000;
-      await store.addEnrollmentToken({ sha256: sha256Hex(token), site, ...(gatewayId !== undefined ? { gatewayId } : {}), expiresAt, createdBy: who(req) });
-      return reply.code(201).send({ token, expiresAt: new Date(expiresAt).toISOString(), site, ...(gatewayId !== undefined ? { gatewayId } : {}) });
+      await store.addEnrollmentToken({
+        sha256: sha256Hex(token),
+        site,
+        ...(gatewayId !== undefined ? { gatewayId } : {}),
+        expiresAt,
+        createdBy: who(req),
+      });
+      return reply
+        .code(201)
+        .send({ token, expiresAt: new Date(expiresAt).toISOString(), site, ...(gatewayId !== undefined ? { gatewayId } : {}) });
     },
   );
 
@@ -135,7 +172,11 @@ export function registerOfficeRoutes(app: FastifyInstance, store: CloudStore, co
           type: 'object',
           additionalProperties: false,
           required: ['kind', 'args'],
-          properties: { kind: { type: 'string' }, args: { type: 'object' }, ttlSeconds: { type: 'integer', minimum: 1, maximum: 7 * 86400 } },
+          properties: {
+            kind: { type: 'string' },
+            args: { type: 'object' },
+            ttlSeconds: { type: 'integer', minimum: 1, maximum: 7 * 86400 },
+          },
         },
       },
     },
@@ -163,7 +204,9 @@ export function registerOfficeRoutes(app: FastifyInstance, store: CloudStore, co
     '/api/v1/gateways/:id/config',
     {
       config: { officeRole: 'admin' },
-      schema: { body: { type: 'object', additionalProperties: false, required: ['yaml'], properties: { yaml: { type: 'string', minLength: 1 } } } },
+      schema: {
+        body: { type: 'object', additionalProperties: false, required: ['yaml'], properties: { yaml: { type: 'string', minLength: 1 } } },
+      },
     },
     async (req) => {
       const gw = await store.gatewayCredentials(req.params.id);

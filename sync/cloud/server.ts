@@ -6,7 +6,14 @@ import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../../gateway/kernel/log.js';
 import { H, PARQUET_MEDIA_TYPE } from '../protocol.js';
-import { GatewayAuthenticator, loadOfficeTokens, roleAllows, type GatewayHeaderOk, type OfficeIdentity, type OfficeTokens } from './auth.js';
+import {
+  GatewayAuthenticator,
+  loadOfficeTokens,
+  roleAllows,
+  type GatewayHeaderOk,
+  type OfficeIdentity,
+  type OfficeTokens,
+} from './auth.js';
 import type { CloudConfig } from './config.js';
 import { DuckDbCloudStore } from './duckdb-store.js';
 import { QueueFullError } from './keyed-queue.js';
@@ -53,13 +60,22 @@ function parseJsonKeepingRaw(req: FastifyRequest, body: Buffer, done: (err: Erro
   req.rawBody = body;
   if (body.length === 0) return done(null, undefined);
   try {
-    done(null, JSON.parse(body.toString('utf8'), (k, v: unknown) => (k === '__proto__' ? undefined : v)));
+    done(
+      null,
+      JSON.parse(body.toString('utf8'), (k, v: unknown) => (k === '__proto__' ? undefined : v)),
+    );
   } catch (err) {
     done(new CloudRequestError(400, `body: invalid JSON (${(err as Error).message})`));
   }
 }
 
-export function buildApp(config: CloudConfig, store: CloudStore, tokens: OfficeTokens, log: Logger, metrics = new CloudMetrics()): FastifyInstance {
+function buildApp(
+  config: CloudConfig,
+  store: CloudStore,
+  tokens: OfficeTokens,
+  log: Logger,
+  metrics = new CloudMetrics(),
+): FastifyInstance {
   const https = config.http.tls ? { https: { cert: readFileSync(config.http.tls.cert), key: readFileSync(config.http.tls.key) } } : {};
   // Request logging off: ingest runs several times a second per gateway; errors are logged below.
   const app = Fastify({ logger: false, bodyLimit: JSON_BODY_LIMIT, ajv: { customOptions: { removeAdditional: false } }, ...https });
@@ -88,8 +104,12 @@ export function buildApp(config: CloudConfig, store: CloudStore, tokens: OfficeT
     const need = cfg.officeRole;
     if (!need) return;
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const identity = m ? tokens.verify(m[1]!) : undefined;
-    if (!identity) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: m ? 'authorization: invalid token' : 'authorization: missing bearer token' });
+    const identity = m ? tokens.verify(m[1]) : undefined;
+    if (!identity)
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: m ? 'authorization: invalid token' : 'authorization: missing bearer token' });
     if (!roleAllows(identity.role, need)) return refuse(reply, 403, `role "${identity.role}" may not do this; needs "${need}" or higher`);
     req.office = identity;
   });
@@ -111,10 +131,14 @@ export function buildApp(config: CloudConfig, store: CloudStore, tokens: OfficeT
     const status = err instanceof QueryError ? 400 : (err.statusCode ?? 500);
     if (status >= 500) log.error({ err, url: req.url }, 'cloud API error');
     if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.code(415).send({ error: `content-type: must be ${req.url.startsWith('/api/v1/ingest') ? PARQUET_MEDIA_TYPE : 'application/json'}` });
+      return reply
+        .code(415)
+        .send({ error: `content-type: must be ${req.url.startsWith('/api/v1/ingest') ? PARQUET_MEDIA_TYPE : 'application/json'}` });
     }
     if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      const limit = req.url.startsWith('/api/v1/ingest') ? `limits.maxBatchBytes (${config.limits.maxBatchBytes} bytes)` : `${JSON_BODY_LIMIT} bytes`;
+      const limit = req.url.startsWith('/api/v1/ingest')
+        ? `limits.maxBatchBytes (${config.limits.maxBatchBytes} bytes)`
+        : `${JSON_BODY_LIMIT} bytes`;
       return reply.code(413).send({ error: `body: larger than ${limit}` });
     }
     return reply.code(status).send({ error: status >= 500 ? `internal error: ${err.message}` : err.message });

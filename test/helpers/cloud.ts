@@ -47,7 +47,10 @@ export async function startCloud(overrides: Record<string, unknown> = {}, dir = 
   let adminToken = '';
   if (Array.isArray(overrides.tokens)) {
     adminToken = newApiToken();
-    overrides = { ...overrides, tokens: [...(overrides.tokens as unknown[]), { name: 'test-admin', role: 'admin', sha256: sha256Hex(adminToken) }] };
+    overrides = {
+      ...overrides,
+      tokens: [...(overrides.tokens as unknown[]), { name: 'test-admin', role: 'admin', sha256: sha256Hex(adminToken) }],
+    };
   }
   const config = parseCloudConfig(stringify(cloudConfigObject(dir, overrides)), 'test-cloud.yaml');
   const server = await startCloudServer(config, createLogger(config.log.level, { pretty: false, name: 'outpost-cloud' }));
@@ -73,7 +76,10 @@ export async function startCloud(overrides: Record<string, unknown> = {}, dir = 
 }
 
 /** Writes `<dir>/cloud.yaml` on a free port, for `node dist/gateway/cli.js cloud --config <file>`. */
-export async function writeCloudConfig(dir: string, overrides: Record<string, unknown> = {}): Promise<{ file: string; url: string; port: number }> {
+export async function writeCloudConfig(
+  dir: string,
+  overrides: Record<string, unknown> = {},
+): Promise<{ file: string; url: string; port: number }> {
   const port = await freePort();
   const file = join(dir, 'cloud.yaml');
   writeFileSync(file, stringify(cloudConfigObject(dir, deepMerge({ http: { port } }, overrides))));
@@ -99,7 +105,11 @@ export const readAdminToken = (dir: string) => readFileSync(join(dir, 'admin.tok
 /** Enrolls `gatewayId` with a freshly minted token; returns its credentials. */
 export async function enrollGateway(cloud: TestCloud, gatewayId: string, site = 'test'): Promise<GatewayCreds> {
   const token = await cloud.mintEnrollmentToken(site, gatewayId);
-  const res = await fetch(`${cloud.url}/api/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, gatewayId, site }) });
+  const res = await fetch(`${cloud.url}/api/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, gatewayId, site }),
+  });
   if (res.status !== 200) throw new Error(`enroll failed: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as GatewayCreds;
 }
@@ -110,7 +120,11 @@ export type Row = Record<string, unknown>;
  * A zstd Parquet file of `rows` with the stream's columns (or `columns`, to build a wrong
  * one). `ts`/`time` may be ms or ISO; `data` may be any JSON value (stored as JSON text).
  */
-export async function parquetBatch(stream: Stream, rows: Row[], columns: readonly (readonly [string, string])[] = columnsOf(stream)): Promise<Buffer> {
+export async function parquetBatch(
+  stream: Stream,
+  rows: Row[],
+  columns: readonly (readonly [string, string])[] = columnsOf(stream),
+): Promise<Buffer> {
   const dir = join(tmpdir(), `outpost-pq-${randomUUID()}`);
   mkdirSync(dir);
   const json = join(dir, 'rows.json');
@@ -119,7 +133,12 @@ export async function parquetBatch(stream: Stream, rows: Row[], columns: readonl
     const o: Record<string, unknown> = {};
     for (const [name] of columns) {
       const v = r[name];
-      o[name] = (name === 'ts' || name === 'time') && typeof v === 'number' ? new Date(v).toISOString() : name === 'data' && v !== undefined && v !== null ? JSON.stringify(v) : (v ?? null);
+      o[name] =
+        (name === 'ts' || name === 'time') && typeof v === 'number'
+          ? new Date(v).toISOString()
+          : name === 'data' && v !== undefined && v !== null
+            ? JSON.stringify(v)
+            : (v ?? null);
     }
     return JSON.stringify(o);
   });
@@ -128,7 +147,9 @@ export async function parquetBatch(stream: Stream, rows: Row[], columns: readonl
   try {
     const c = await inst.connect();
     const cols = columns.map(([n, t]) => `'${n}': '${t}'`).join(', ');
-    await c.run(`COPY (SELECT * FROM read_json('${json}', format = 'newline_delimited', columns = {${cols}})) TO '${out}' (FORMAT parquet, COMPRESSION zstd)`);
+    await c.run(
+      `COPY (SELECT * FROM read_json('${json}', format = 'newline_delimited', columns = {${cols}})) TO '${out}' (FORMAT parquet, COMPRESSION zstd)`,
+    );
     c.closeSync();
     return readFileSync(out);
   } finally {
@@ -149,14 +170,22 @@ export async function signedFetch<T = unknown>(
   gw: Pick<GatewayCreds, 'gatewayId' | 'secret'>,
   method: string,
   path: string,
-  opts: { body?: Buffer | Record<string, unknown>; key?: string; headers?: Record<string, string>; now?: number; contentType?: string } = {},
+  opts: {
+    body?: Buffer | Record<string, unknown>;
+    key?: string;
+    headers?: Record<string, string>;
+    now?: number;
+    contentType?: string;
+  } = {},
 ): Promise<SignedResponse<T>> {
   const raw = opts.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(JSON.stringify(opts.body));
   const key = opts.key ?? '';
   const headers: Record<string, string> = {
     [H.auth]: authorization(gw.gatewayId, gw.secret, method, path, key, raw, opts.now ?? Date.now()),
     ...(key ? { [H.idempotencyKey]: key } : {}),
-    ...(opts.body !== undefined ? { 'content-type': opts.contentType ?? (Buffer.isBuffer(opts.body) ? PARQUET_MEDIA_TYPE : 'application/json') } : {}),
+    ...(opts.body !== undefined
+      ? { 'content-type': opts.contentType ?? (Buffer.isBuffer(opts.body) ? PARQUET_MEDIA_TYPE : 'application/json') }
+      : {}),
     ...opts.headers,
   };
   const res = await fetch(url + path, { method, headers, ...(opts.body !== undefined ? { body: raw } : {}) });
@@ -191,6 +220,11 @@ export async function ingest(
 }
 
 /** An office API call with a bearer token. */
-export function office<T = unknown>(url: string, token: string, path: string, init: { method?: string; body?: unknown } = {}): Promise<{ status: number; body: T }> {
+export function office<T = unknown>(
+  url: string,
+  token: string,
+  path: string,
+  init: { method?: string; body?: unknown } = {},
+): Promise<{ status: number; body: T }> {
   return api<T>(url, path, token, init);
 }

@@ -64,13 +64,17 @@ const NS = [
   'wsa5="http://www.w3.org/2005/08/addressing"',
   'tns1="http://www.onvif.org/ver10/topics"',
   'ter="http://www.onvif.org/ver10/error"',
-].map((n) => `xmlns:${n}`).join(' ');
+]
+  .map((n) => `xmlns:${n}`)
+  .join(' ');
 
 const envelope = (body: string) => `<?xml version="1.0" encoding="UTF-8"?>\n<s:Envelope ${NS}><s:Body>${body}</s:Body></s:Envelope>`;
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fault = (code: 'Sender' | 'Receiver', sub: string, reason: string) =>
-  envelope(`<s:Fault><s:Code><s:Value>s:${code}</s:Value><s:Subcode><s:Value>${sub}</s:Value></s:Subcode></s:Code>` +
-    `<s:Reason><s:Text xml:lang="en">${reason}</s:Text></s:Reason></s:Fault>`);
+  envelope(
+    `<s:Fault><s:Code><s:Value>s:${code}</s:Value><s:Subcode><s:Value>${sub}</s:Value></s:Subcode></s:Code>` +
+      `<s:Reason><s:Text xml:lang="en">${reason}</s:Text></s:Reason></s:Fault>`,
+  );
 
 /** Text of the first element with this local name (any prefix). */
 function tag(xml: string, name: string): string | undefined {
@@ -139,7 +143,9 @@ export async function startFakeOnvif(opts: FakeOnvifOptions = {}): Promise<FakeO
     const digest = tag(xml, 'Password') ?? '';
     const nonce = Buffer.from(tag(xml, 'Nonce') ?? '', 'base64');
     const created = tag(xml, 'Created') ?? '';
-    const expect = createHash('sha1').update(Buffer.concat([nonce, Buffer.from(created), Buffer.from(opts.password ?? '')])).digest('base64');
+    const expect = createHash('sha1')
+      .update(Buffer.concat([nonce, Buffer.from(created), Buffer.from(opts.password ?? '')]))
+      .digest('base64');
     return user === opts.username && digest === expect ? { ok: true, user } : { ok: false };
   }
 
@@ -185,58 +191,85 @@ export async function startFakeOnvif(opts: FakeOnvifOptions = {}): Promise<FakeO
     switch (action) {
       case 'GetSystemDateAndTime': {
         const d = new Date();
-        return ok(`<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>` +
-          `<tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone><tt:UTCDateTime><tt:Time><tt:Hour>${d.getUTCHours()}</tt:Hour><tt:Minute>${d.getUTCMinutes()}</tt:Minute>` +
-          `<tt:Second>${d.getUTCSeconds()}</tt:Second></tt:Time><tt:Date><tt:Year>${d.getUTCFullYear()}</tt:Year><tt:Month>${d.getUTCMonth() + 1}</tt:Month>` +
-          `<tt:Day>${d.getUTCDate()}</tt:Day></tt:Date></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>`);
+        return ok(
+          `<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>` +
+            `<tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone><tt:UTCDateTime><tt:Time><tt:Hour>${d.getUTCHours()}</tt:Hour><tt:Minute>${d.getUTCMinutes()}</tt:Minute>` +
+            `<tt:Second>${d.getUTCSeconds()}</tt:Second></tt:Time><tt:Date><tt:Year>${d.getUTCFullYear()}</tt:Year><tt:Month>${d.getUTCMonth() + 1}</tt:Month>` +
+            `<tt:Day>${d.getUTCDate()}</tt:Day></tt:Date></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>`,
+        );
       }
       case 'GetServices': {
         if (!opts.services) return notSupported();
         const svc = (ns: string, p: string) =>
           `<tds:Service><tds:Namespace>${ns}</tds:Namespace><tds:XAddr>${base}/onvif/${p}</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>`;
-        return ok(`<tds:GetServicesResponse>${svc('http://www.onvif.org/ver10/device/wsdl', 'device_service')}${svc('http://www.onvif.org/ver10/media/wsdl', 'media_service')}` +
-          (opts.events !== false ? svc('http://www.onvif.org/ver10/events/wsdl', 'events_service') : '') +
-          (opts.ptz ? svc('http://www.onvif.org/ver20/ptz/wsdl', 'ptz_service') : '') + '</tds:GetServicesResponse>');
+        return ok(
+          `<tds:GetServicesResponse>${svc('http://www.onvif.org/ver10/device/wsdl', 'device_service')}${svc('http://www.onvif.org/ver10/media/wsdl', 'media_service')}` +
+            (opts.events !== false ? svc('http://www.onvif.org/ver10/events/wsdl', 'events_service') : '') +
+            (opts.ptz ? svc('http://www.onvif.org/ver20/ptz/wsdl', 'ptz_service') : '') +
+            '</tds:GetServicesResponse>',
+        );
       }
       case 'GetCapabilities':
-        return ok(`<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Device><tt:XAddr>${xaddr}</tt:XAddr></tt:Device>` +
-          (opts.events !== false
-            ? `<tt:Events><tt:XAddr>${base}/onvif/events_service</tt:XAddr><tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>` +
-              '<tt:WSPullPointSupport>true</tt:WSPullPointSupport><tt:WSPausableSubscriptionManagerInterfaceSupport>false</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>'
-            : '') +
-          `<tt:Media><tt:XAddr>${base}/onvif/media_service</tt:XAddr><tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>` +
-          '<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>' +
-          (opts.ptz ? `<tt:PTZ><tt:XAddr>${base}/onvif/ptz_service</tt:XAddr></tt:PTZ>` : '') +
-          '</tds:Capabilities></tds:GetCapabilitiesResponse>');
+        return ok(
+          `<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Device><tt:XAddr>${xaddr}</tt:XAddr></tt:Device>` +
+            (opts.events !== false
+              ? `<tt:Events><tt:XAddr>${base}/onvif/events_service</tt:XAddr><tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>` +
+                '<tt:WSPullPointSupport>true</tt:WSPullPointSupport><tt:WSPausableSubscriptionManagerInterfaceSupport>false</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>'
+              : '') +
+            `<tt:Media><tt:XAddr>${base}/onvif/media_service</tt:XAddr><tt:StreamingCapabilities><tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>` +
+            '<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>' +
+            (opts.ptz ? `<tt:PTZ><tt:XAddr>${base}/onvif/ptz_service</tt:XAddr></tt:PTZ>` : '') +
+            '</tds:Capabilities></tds:GetCapabilitiesResponse>',
+        );
       case 'GetDeviceInformation':
-        return ok('<tds:GetDeviceInformationResponse><tds:Manufacturer>Outpost Test</tds:Manufacturer><tds:Model>FakeCam 100</tds:Model>' +
-          '<tds:FirmwareVersion>2.10</tds:FirmwareVersion><tds:SerialNumber>0012345678</tds:SerialNumber><tds:HardwareId>FC-100</tds:HardwareId></tds:GetDeviceInformationResponse>');
+        return ok(
+          '<tds:GetDeviceInformationResponse><tds:Manufacturer>Outpost Test</tds:Manufacturer><tds:Model>FakeCam 100</tds:Model>' +
+            '<tds:FirmwareVersion>2.10</tds:FirmwareVersion><tds:SerialNumber>0012345678</tds:SerialNumber><tds:HardwareId>FC-100</tds:HardwareId></tds:GetDeviceInformationResponse>',
+        );
       case 'GetProfiles':
-        return ok('<trt:GetProfilesResponse>' + profiles.map((p) =>
-          `<trt:Profiles token="${p.token}" fixed="true"><tt:Name>${p.name}</tt:Name>` +
-          '<tt:VideoSourceConfiguration token="vsc1"><tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>2</tt:UseCount><tt:SourceToken>vs1</tt:SourceToken>' +
-          '<tt:Bounds x="0" y="0" width="1280" height="720"/></tt:VideoSourceConfiguration>' +
-          `<tt:VideoEncoderConfiguration token="vec_${p.token}"><tt:Name>${p.name}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>` +
-          `<tt:Resolution><tt:Width>${p.width}</tt:Width><tt:Height>${p.height}</tt:Height></tt:Resolution><tt:Quality>5</tt:Quality>` +
-          `<tt:RateControl><tt:FrameRateLimit>${p.fps}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>2048</tt:BitrateLimit></tt:RateControl>` +
-          '<tt:H264><tt:GovLength>50</tt:GovLength><tt:H264Profile>Main</tt:H264Profile></tt:H264></tt:VideoEncoderConfiguration>' +
-          (opts.ptz ? '<tt:PTZConfiguration token="ptz1"><tt:Name>PTZ</tt:Name><tt:UseCount>2</tt:UseCount><tt:NodeToken>node1</tt:NodeToken></tt:PTZConfiguration>' : '') +
-          '</trt:Profiles>').join('') + '</trt:GetProfilesResponse>');
+        return ok(
+          '<trt:GetProfilesResponse>' +
+            profiles
+              .map(
+                (p) =>
+                  `<trt:Profiles token="${p.token}" fixed="true"><tt:Name>${p.name}</tt:Name>` +
+                  '<tt:VideoSourceConfiguration token="vsc1"><tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>2</tt:UseCount><tt:SourceToken>vs1</tt:SourceToken>' +
+                  '<tt:Bounds x="0" y="0" width="1280" height="720"/></tt:VideoSourceConfiguration>' +
+                  `<tt:VideoEncoderConfiguration token="vec_${p.token}"><tt:Name>${p.name}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>` +
+                  `<tt:Resolution><tt:Width>${p.width}</tt:Width><tt:Height>${p.height}</tt:Height></tt:Resolution><tt:Quality>5</tt:Quality>` +
+                  `<tt:RateControl><tt:FrameRateLimit>${p.fps}</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>2048</tt:BitrateLimit></tt:RateControl>` +
+                  '<tt:H264><tt:GovLength>50</tt:GovLength><tt:H264Profile>Main</tt:H264Profile></tt:H264></tt:VideoEncoderConfiguration>' +
+                  (opts.ptz
+                    ? '<tt:PTZConfiguration token="ptz1"><tt:Name>PTZ</tt:Name><tt:UseCount>2</tt:UseCount><tt:NodeToken>node1</tt:NodeToken></tt:PTZConfiguration>'
+                    : '') +
+                  '</trt:Profiles>',
+              )
+              .join('') +
+            '</trt:GetProfilesResponse>',
+        );
       case 'GetVideoSources':
-        return ok('<trt:GetVideoSourcesResponse><trt:VideoSources token="vs1"><tt:Framerate>25</tt:Framerate>' +
-          '<tt:Resolution><tt:Width>1280</tt:Width><tt:Height>720</tt:Height></tt:Resolution></trt:VideoSources></trt:GetVideoSourcesResponse>');
+        return ok(
+          '<trt:GetVideoSourcesResponse><trt:VideoSources token="vs1"><tt:Framerate>25</tt:Framerate>' +
+            '<tt:Resolution><tt:Width>1280</tt:Width><tt:Height>720</tt:Height></tt:Resolution></trt:VideoSources></trt:GetVideoSourcesResponse>',
+        );
       case 'GetStreamUri':
       case 'GetSnapshotUri': {
         const p = profileOf(params);
         if (!p) return noProfile();
         const uri = action === 'GetStreamUri' ? streamUri(p.token) : (opts.snapshotUri ?? `${base}/snapshot/${p.token}.jpg`);
-        return ok(`<trt:${action}Response><trt:MediaUri><tt:Uri>${esc(uri)}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>` +
-          `<tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:${action}Response>`);
+        return ok(
+          `<trt:${action}Response><trt:MediaUri><tt:Uri>${esc(uri)}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>` +
+            `<tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:${action}Response>`,
+        );
       }
       case 'GetPresets':
         if (!opts.ptz) return notSupported();
         if (!profileOf(params)) return noProfile();
-        return ok('<tptz:GetPresetsResponse>' + PRESETS.map((p) => `<tptz:Preset token="${p.token}"><tt:Name>${p.name}</tt:Name></tptz:Preset>`).join('') + '</tptz:GetPresetsResponse>');
+        return ok(
+          '<tptz:GetPresetsResponse>' +
+            PRESETS.map((p) => `<tptz:Preset token="${p.token}"><tt:Name>${p.name}</tt:Name></tptz:Preset>`).join('') +
+            '</tptz:GetPresetsResponse>',
+        );
       case 'GotoPreset':
         if (!opts.ptz) return notSupported();
         if (!PRESETS.some((p) => p.token === params.PresetToken)) return [400, fault('Sender', 'ter:InvalidArgVal', 'No such preset')];
@@ -245,9 +278,11 @@ export async function startFakeOnvif(opts: FakeOnvifOptions = {}): Promise<FakeO
         if (opts.events === false) return notSupported();
         const id = String(nextSub++);
         subs.set(id, { expires: Date.now() + 120_000, queue: [] });
-        return ok(`<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference><wsa5:Address>${base}/onvif/subscription/${id}</wsa5:Address>` +
-          `</tev:SubscriptionReference><wsnt:CurrentTime>${now()}</wsnt:CurrentTime><wsnt:TerminationTime>${new Date(Date.now() + 120_000).toISOString()}</wsnt:TerminationTime>` +
-          '</tev:CreatePullPointSubscriptionResponse>');
+        return ok(
+          `<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference><wsa5:Address>${base}/onvif/subscription/${id}</wsa5:Address>` +
+            `</tev:SubscriptionReference><wsnt:CurrentTime>${now()}</wsnt:CurrentTime><wsnt:TerminationTime>${new Date(Date.now() + 120_000).toISOString()}</wsnt:TerminationTime>` +
+            '</tev:CreatePullPointSubscriptionResponse>',
+        );
       }
       case 'PullMessages':
       case 'Renew':
@@ -262,7 +297,9 @@ export async function startFakeOnvif(opts: FakeOnvifOptions = {}): Promise<FakeO
         }
         if (action === 'Renew') {
           sub.expires = Date.now() + 120_000;
-          return ok(`<wsnt:RenewResponse><wsnt:TerminationTime>${new Date(sub.expires).toISOString()}</wsnt:TerminationTime><wsnt:CurrentTime>${now()}</wsnt:CurrentTime></wsnt:RenewResponse>`);
+          return ok(
+            `<wsnt:RenewResponse><wsnt:TerminationTime>${new Date(sub.expires).toISOString()}</wsnt:TerminationTime><wsnt:CurrentTime>${now()}</wsnt:CurrentTime></wsnt:RenewResponse>`,
+          );
         }
         if (sub.pending) flush(sub);
         sub.pending = { res, timer: setTimeout(() => flush(sub), holdMs) };
@@ -288,11 +325,16 @@ export async function startFakeOnvif(opts: FakeOnvifOptions = {}): Promise<FakeO
     clearTimeout(p.timer);
     const msgs = sub.queue.splice(0);
     p.res.writeHead(200, { 'Content-Type': 'application/soap+xml; charset=utf-8' });
-    p.res.end(envelope(`<tev:PullMessagesResponse><tev:CurrentTime>${now()}</tev:CurrentTime><tev:TerminationTime>${new Date(sub.expires).toISOString()}</tev:TerminationTime>${msgs.join('')}</tev:PullMessagesResponse>`));
+    p.res.end(
+      envelope(
+        `<tev:PullMessagesResponse><tev:CurrentTime>${now()}</tev:CurrentTime><tev:TerminationTime>${new Date(sub.expires).toISOString()}</tev:TerminationTime>${msgs.join('')}</tev:PullMessagesResponse>`,
+      ),
+    );
   }
 
   function emit(topic: string, item: string, state: boolean): void {
-    const msg = `<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">${topic}</wsnt:Topic>` +
+    const msg =
+      `<wsnt:NotificationMessage><wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">${topic}</wsnt:Topic>` +
       `<wsnt:Message><tt:Message UtcTime="${now()}" PropertyOperation="Changed"><tt:Source><tt:SimpleItem Name="VideoSourceConfigurationToken" Value="vsc1"/>` +
       `<tt:SimpleItem Name="Rule" Value="MyRule"/></tt:Source><tt:Data><tt:SimpleItem Name="${item}" Value="${state}"/></tt:Data></tt:Message></wsnt:Message></wsnt:NotificationMessage>`;
     for (const sub of subs.values()) {
@@ -308,7 +350,8 @@ export async function startFakeOnvif(opts: FakeOnvifOptions = {}): Promise<FakeO
     if (bodyAction(xml) !== 'Probe') return;
     probes++;
     const relates = tag(xml, 'MessageID') ?? '';
-    const reply = '<?xml version="1.0" encoding="UTF-8"?>' +
+    const reply =
+      '<?xml version="1.0" encoding="UTF-8"?>' +
       '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" ' +
       'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" xmlns:dn="http://www.onvif.org/ver10/network/wsdl" xmlns:tds="http://www.onvif.org/ver10/device/wsdl">' +
       `<SOAP-ENV:Header><wsa:MessageID>urn:uuid:${randomUUID()}</wsa:MessageID><wsa:RelatesTo>${esc(relates)}</wsa:RelatesTo>` +
@@ -336,7 +379,9 @@ export async function startFakeOnvif(opts: FakeOnvifOptions = {}): Promise<FakeO
         sub.pending = undefined;
         if (!p) continue;
         clearTimeout(p.timer);
-        p.res.writeHead(400, { 'Content-Type': 'application/soap+xml; charset=utf-8' }).end(fault('Sender', 'ter:InvalidArgVal', 'Unknown subscription'));
+        p.res
+          .writeHead(400, { 'Content-Type': 'application/soap+xml; charset=utf-8' })
+          .end(fault('Sender', 'ter:InvalidArgVal', 'Unknown subscription'));
       }
       subs.clear();
     },
@@ -372,7 +417,9 @@ export async function startSilentServer(): Promise<{ port: number; close(): Prom
 
 /** A plain web server (a router's admin page, say): 404 HTML to every request. */
 export async function startPlainHttp(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = createServer((_req, res) => res.writeHead(404, { 'Content-Type': 'text/html' }).end('<html><body>Not Found</body></html>'));
+  const server = createServer((_req, res) =>
+    res.writeHead(404, { 'Content-Type': 'text/html' }).end('<html><body>Not Found</body></html>'),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
@@ -382,4 +429,3 @@ export async function startPlainHttp(): Promise<{ port: number; close(): Promise
     },
   };
 }
-

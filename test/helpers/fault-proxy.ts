@@ -5,10 +5,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import type { AddressInfo } from 'node:net';
 
 export type Fault =
-  | { kind: 'status'; status: number; retryAfter?: string }
-  | { kind: 'reset' }
-  | { kind: 'slow'; delayMs: number }
-  | { kind: 'down' }; // reset every request until cleared
+  { kind: 'status'; status: number; retryAfter?: string } | { kind: 'reset' } | { kind: 'slow'; delayMs: number } | { kind: 'down' }; // reset every request until cleared
 
 export interface ProxiedRequest {
   at: number;
@@ -48,14 +45,17 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       }
       log.push(entry);
       const i = queue.findIndex((q) => q.match(path));
-      const fault = down ? ({ kind: 'down' } as Fault) : i >= 0 ? queue.splice(i, 1)[0]!.fault : null;
+      const fault = down ? ({ kind: 'down' } as Fault) : i >= 0 ? queue.splice(i, 1)[0].fault : null;
       if (fault?.kind === 'reset' || fault?.kind === 'down') {
         req.socket.destroy();
         return;
       }
       if (fault?.kind === 'status') {
         entry.status = fault.status;
-        res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
+        res.writeHead(fault.status, {
+          'content-type': 'application/json',
+          ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}),
+        });
         res.end(JSON.stringify({ error: `injected ${fault.status}` }));
         return;
       }

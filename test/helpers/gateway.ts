@@ -59,7 +59,9 @@ export async function startGateway(
   const lines = opts.logLines;
   // Captured lines go through the product's logger (its redaction included), at info or the config's level.
   const level = config.log.level === 'silent' ? 'info' : config.log.level;
-  const log = lines ? createLogger(level, { stream: { write: (s: string) => void lines.push(s) } }) : createLogger(config.log.level, { pretty: false });
+  const log = lines
+    ? createLogger(level, { stream: { write: (s: string) => void lines.push(s) } })
+    : createLogger(config.log.level, { pretty: false });
   const gw = await Gateway.start({ config, log });
   const mqttDriver = gw.supervisor.instanceOf(mqttDescriptor);
   const adminFile = join(dir, 'admin.token');
@@ -157,10 +159,15 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     if (!line.startsWith(name)) continue;
     const m = /^([a-z_:]+)(\{([^}]*)\})? (\S+)$/.exec(line);
     if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries((m[3] ?? '').split(',').filter(Boolean).map((kv) => {
-      const [k, v] = kv.split('=');
-      return [k, v?.replace(/^"|"$/g, '')];
-    }));
+    const have = Object.fromEntries(
+      (m[3] ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map((kv) => {
+          const [k, v] = kv.split('=');
+          return [k, v?.replace(/^"|"$/g, '')];
+        }),
+    );
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[4]);
   }
   return total;

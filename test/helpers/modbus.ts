@@ -18,7 +18,6 @@ export interface ModbusPeer {
   close(): Promise<void>;
 }
 
-
 function illegalAddress(): Error {
   return Object.assign(new Error('illegal data address'), { modbusErrorCode: 2 });
 }
@@ -52,19 +51,19 @@ export async function startModbusPeer(opts: { unitID?: number; size?: number } =
     // modbus-serial serves a 1-register read through these instead of getMultiple*.
     getHoldingRegister: (addr: number) => {
       peer.reads.holding++;
-      return range(peer.holding, addr, 1)[0]!;
+      return range(peer.holding, addr, 1)[0];
     },
     getInputRegister: (addr: number) => {
       peer.reads.input++;
-      return range(peer.input, addr, 1)[0]!;
+      return range(peer.input, addr, 1)[0];
     },
     getCoil: (addr: number) => {
       if (peer.illegal.has(addr) || addr >= size) throw illegalAddress();
-      return peer.coils[addr]!;
+      return peer.coils[addr];
     },
     getDiscreteInput: (addr: number) => {
       if (addr >= size) throw illegalAddress();
-      return peer.discrete[addr]!;
+      return peer.discrete[addr];
     },
     setCoil: (addr: number, value: boolean) => {
       if (addr >= size) throw illegalAddress();

@@ -24,7 +24,10 @@ export function engine(rules: Obj[], timezone = 'UTC', devices: Obj[] = DEFAULT_
   return new RuleEngine(cfg, { timezone, devices: infos });
 }
 
-export const rd = (ts: number, device: string, point: string, value: number | boolean | string): Fact => ({ kind: 'reading', reading: { ts, device, point, value } });
+export const rd = (ts: number, device: string, point: string, value: number | boolean | string): Fact => ({
+  kind: 'reading',
+  reading: { ts, device, point, value },
+});
 export const ev = (ts: number, type: string, subject?: string, data?: unknown): Fact => ({
   kind: 'event',
   event: { id: `e${ts}`, ts, type, source: 'test', ...(subject ? { subject } : {}), ...(data !== undefined ? { data } : {}) },

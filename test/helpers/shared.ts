@@ -14,7 +14,8 @@ function findShared(): string {
   }
   candidates.push('/work/shared');
   const found = candidates.find((d) => existsSync(join(d, 'models')) && existsSync(join(d, 'fixtures', 'images')));
-  if (!found) throw new Error(`shared test data (models/, fixtures/images/) not found; looked in: ${candidates.join(', ')}; set OUTPOST_SHARED_DIR`);
+  if (!found)
+    throw new Error(`shared test data (models/, fixtures/images/) not found; looked in: ${candidates.join(', ')}; set OUTPOST_SHARED_DIR`);
   return found;
 }
 

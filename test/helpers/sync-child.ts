@@ -21,8 +21,8 @@ export function spawnCli(args: string[]): Child {
     env: { ...process.env, NODE_OPTIONS: '', OUTPOST_LOG_LEVEL: 'warn' },
   });
   let tail = '';
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (s: string) => {
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (s: string) => {
     tail = (tail + s).slice(-STDERR_KEEP);
   });
   return { proc, stderr: () => tail };
@@ -108,7 +108,10 @@ export function publishNumbers(port: number, site: string, first: number, count:
     if (err) rejectDone(err);
     else resolveDone();
   };
-  const timer = setTimeout(() => finish(connected ? undefined : new Error(`MQTT publisher: no connection to 127.0.0.1:${port}`)), timeoutMs);
+  const timer = setTimeout(
+    () => finish(connected ? undefined : new Error(`MQTT publisher: no connection to 127.0.0.1:${port}`)),
+    timeoutMs,
+  );
   const topic = `devices/${site}/z/counter/telemetry`;
   const pump = () => {
     while (!finished && inflight < 64 && next - first < count) {
@@ -128,7 +131,9 @@ export function publishNumbers(port: number, site: string, first: number, count:
     connected = true;
     pump();
   });
-  client.on('close', () => finish(connected ? undefined : new Error(`MQTT publisher: connection to 127.0.0.1:${port} closed before CONNACK`)));
+  client.on('close', () =>
+    finish(connected ? undefined : new Error(`MQTT publisher: connection to 127.0.0.1:${port} closed before CONNACK`)),
+  );
   client.on('error', (err) => finish(connected ? undefined : err));
   return { acked, sent: () => next - first, done, stop: () => finish() };
 }

@@ -29,7 +29,14 @@ export async function enrollInto(cloud: TestCloud, dir: string, gatewayId: strin
 
 export async function syncedGateway(
   cloud: TestCloud,
-  o: { via?: string; gatewayId?: string; dir?: string; sync?: Record<string, unknown>; extra?: Record<string, unknown>; enroll?: boolean } = {},
+  o: {
+    via?: string;
+    gatewayId?: string;
+    dir?: string;
+    sync?: Record<string, unknown>;
+    extra?: Record<string, unknown>;
+    enroll?: boolean;
+  } = {},
 ): Promise<TestGateway> {
   const dir = o.dir ?? tempDir();
   if (o.enroll !== false) await enrollInto(cloud, dir, o.gatewayId ?? 'gw-1', o.via ?? cloud.url);
@@ -57,7 +64,11 @@ export interface CloudEventRow {
 }
 
 export async function cloudReadings(cloud: TestCloud, gatewayId = 'gw-1'): Promise<CloudReadingRow[]> {
-  const r = await office<{ readings: CloudReadingRow[] }>(cloud.url, cloud.adminToken, `/api/v1/readings?gateway=${gatewayId}&limit=100000`);
+  const r = await office<{ readings: CloudReadingRow[] }>(
+    cloud.url,
+    cloud.adminToken,
+    `/api/v1/readings?gateway=${gatewayId}&limit=100000`,
+  );
   if (r.status !== 200) throw new Error(`cloud readings: HTTP ${r.status}`);
   return r.body.readings;
 }
