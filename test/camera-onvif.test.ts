@@ -4,7 +4,8 @@
 import onvif from 'onvif';
 import t from 'tap';
 import { probeOnvif } from '../drivers/camera/discovery.js';
-import { connectOnvif, normaliseEvent, type OnvifEvent } from '../drivers/camera/onvif.js';
+import { connectOnvif } from '../drivers/camera/onvif.js';
+import { normaliseEvent, type OnvifEvent } from '../drivers/camera/onvif-parse.js';
 import { startFakeOnvif, startPlainHttp, startSilentServer, type FakeOnvif } from './helpers/fake-onvif.js';
 import { outpost } from './helpers/cli.js';
 import { freePort } from './helpers/gateway.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { parseConfig } from '../config/site.js';
-import { redact } from '../drivers/camera/capture.js';
+import { redact } from '../drivers/camera/ffmpeg-output.js';
 import { ffmpegPath, letterboxFor } from '../drivers/camera/letterbox.js';
 import { SnapshotStore, drawBoxes } from '../drivers/camera/snapshots.js';
 import { OccupancyTracker } from '../drivers/camera/tracker.js';
