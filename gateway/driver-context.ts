@@ -19,6 +19,7 @@ export interface ContextDeps {
   devices: DeviceRegistry;
   writer: () => StoreWriter;
   emitEvent(type: string, component: string, data?: unknown, subject?: string): Promise<void>;
+  recall(point: string): Promise<ReadonlyMap<string, number>>;
 }
 
 /** A maker of driver contexts for one gateway (store drops are logged once a minute per driver and reason). */
@@ -58,6 +59,7 @@ function driverContext(name: string, deps: ContextDeps, storeDropLog: LogLimiter
         },
       ),
     emitEvent: (type, data, subject) => deps.emitEvent(type, name, data, subject),
+    recall: (point) => deps.recall(point),
     reject,
     authFailure: (reason) => metrics.authFailures.inc({ surface: name, reason }),
     rateLimited: (kind) => metrics.rateLimited.inc({ surface: name, kind }),

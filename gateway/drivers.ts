@@ -29,6 +29,7 @@ export function driverSecrets(config: SiteConfig): { files: SecretFile[]; inline
     files.push(...(d.secretFiles?.(driverSection(d, config)) ?? []));
     for (const dev of siteView(d, config).devices) {
       for (const key of d.inlineSecrets?.(dev.config) ?? []) inline.push(`devices[${dev.index}].${d.name}.${key}`);
+      files.push(...(d.deviceSecretFiles?.(dev.config) ?? []).map((f) => ({ ...f, what: `${f.what} (devices[${dev.index}])` })));
     }
   }
   return { files, inline };

@@ -27,7 +27,7 @@ import { ActionExecutor } from './rules/actions.js';
 import { RulesHost } from './rules/host.js';
 import { ruleTargets } from './rules/targets.js';
 import { openDatabase, type Database } from './store/db.js';
-import { lastSeenByDevice } from './store/queries.js';
+import { lastSeenByDevice, latestValues } from './store/queries.js';
 import { RetentionService } from './store/retention-service.js';
 import { StoreWriter } from './store/writer.js';
 import { Supervisor } from './supervisor.js';
@@ -168,6 +168,7 @@ export class Gateway {
             devices: this.devices,
             writer: () => this.writer,
             emitEvent: (type, component, data, subject) => this.emitEvent(type, component, data, subject),
+            recall: (point) => latestValues(this.db.instance, point),
           });
           this.supervisor = new Supervisor(
             drivers,

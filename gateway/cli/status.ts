@@ -36,7 +36,7 @@ export async function runStatus(config: SiteConfig, opts: { url?: string; token?
       : []),
     ...Object.entries(s.drivers).map(
       ([name, d]) =>
-        `driver ${name}: ${d.state}${d.ok ? '' : ' (unhealthy)'}${d.restarts ? `, ${d.restarts} restarts` : ''}${d.lastError ? `, last error: ${d.lastError}` : ''}`,
+        `driver ${name}: ${d.state}${d.ok ? '' : ' (unhealthy)'}${d.restarts ? `, ${d.restarts} restarts` : ''}${d.lastError ? `, last error: ${d.lastError}` : ''}${d.detail ? `\n  ${d.detail}` : ''}`,
     ),
   ];
   return lines.join('\n');

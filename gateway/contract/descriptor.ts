@@ -73,6 +73,8 @@ export interface DriverDescriptor<N extends string, C extends TSchema, D extends
   cli?(program: CliCommand, hooks: CliHooks<Static<C>, DeviceConfig<D>>): void;
   /** Secret files the section names (TLS keys, ...): checked at start like the gateway's own. */
   secretFiles?(section: Static<C>): { path: string; what: string }[];
+  /** Secret files a device section names (key files, ...). */
+  deviceSecretFiles?(device: DeviceConfig<D>): { path: string; what: string }[];
   /** Keys of a device section that hold a secret in clear (so the site file must be private). */
   inlineSecrets?(device: DeviceConfig<D>): string[];
   /** Points of a device that commands can write. */

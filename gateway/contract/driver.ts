@@ -48,6 +48,8 @@ export interface DriverContext<M = unknown> {
   offer(readings: readonly Reading[], opts?: Omit<IngestOptions, 'until'>): Promise<boolean>;
   /** Records an event (stored, published on the bus). Resolves once committed. */
   emitEvent(type: string, data?: unknown, subject?: string): Promise<void>;
+  /** The newest committed numeric value of `point` for each device the store still holds it for. */
+  recall(point: string): Promise<ReadonlyMap<string, number>>;
   /** Counts a dropped input by reason (`outpost_rejects_total{driver,reason}`). */
   reject(reason: string, count?: number): void;
   /** Counts a refused login or ACL check (`outpost_auth_failures_total{surface=<driver>}`). */

@@ -131,6 +131,18 @@ export async function queryEvents(instance: DuckDBInstance, f: EventFilter): Pro
 }
 
 /** Last reading time per device, to seed the device registry at start. */
+/** The newest stored numeric value of `point` per device (what a driver resumes from after a restart). */
+export async function latestValues(instance: DuckDBInstance, point: string): Promise<Map<string, number>> {
+  const rows = await withConnection(instance, async (c) =>
+    (
+      await c.runAndReadAll('SELECT device, arg_max(value, seq) FROM readings WHERE point = $1 AND value IS NOT NULL GROUP BY device', [
+        point,
+      ])
+    ).getRows(),
+  );
+  return new Map(rows.map((r) => [r[0] as string, r[1] as number]));
+}
+
 export async function lastSeenByDevice(instance: DuckDBInstance): Promise<Map<string, number>> {
   const rows = await withConnection(instance, async (c) =>
     (await c.runAndReadAll('SELECT device, epoch_ms(max(ts))::DOUBLE FROM readings GROUP BY device')).getRows(),
