@@ -161,6 +161,15 @@ function buildProgram(): Command {
     d.cli?.(program, {
       configOption,
       discover,
+      apiOptions: (cmd) =>
+        cmd
+          .addOption(configOption())
+          .option('--url <url>', 'gateway API base URL (default: from the config, on loopback)')
+          .option('--token <token>', 'API token (default: $OUTPOST_TOKEN or <dataDir>/admin.token)'),
+      api: async (o, path, init) => {
+        const { apiCall, apiTarget } = await import('./cli/client.js');
+        return apiCall(apiTarget(load(o.config).config, o), path, init);
+      },
       load: (path) => {
         const { config } = load(path);
         return { section: driverSection(d, config), site: siteView(d, config) };

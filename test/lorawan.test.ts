@@ -5,6 +5,7 @@
 import t from 'tap';
 import { buildDataUplink, buildJoinRequest, deriveSessionKeys, openJoinAccept, parseDataDownlink } from './helpers/lorawan-crypto.js';
 import { ForwarderPeer } from './helpers/lorawan-peer.js';
+import { outpost } from './helpers/cli.js';
 import { api, metricValue, removeDir, startGateway, tempDir, waitFor, type TestGateway } from './helpers/gateway.js';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -301,4 +302,46 @@ t.test('outpost validate: LoRaWAN keys, EUIs, activation and profiles are checke
     /codec file \/nonexistent\/codec.js does not exist/,
   );
   t.same(problems([dev('a', { appKey: { env: 'LORA_KEY' } })]), [], 'a key may name an environment variable');
+});
+
+t.test('MAC commands answered in FOpts; the CLI queues a downlink and lists devices and gateways', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const g = await startGateway(site(dir), dir);
+  t.teardown(() => g.stop());
+  const peer = await peerFor(g);
+  t.teardown(() => peer.close());
+  const api = ['--url', g.httpUrl, '--token', g.adminToken];
+
+  const q = await outpost(['lorawan', 'downlink', 'abp-1', '--port', '7', '--hex', '0a0b0c', ...api]);
+  t.match(q.stdout, /queued \(position 1\)/, q.stderr);
+  // LinkCheckReq (0x02) and DeviceTimeReq (0x0D) in FOpts of an unconfirmed uplink.
+  const before = Date.now();
+  const phy = buildDataUplink({
+    devAddr: ABP.devAddr,
+    fCnt: 3,
+    confirmed: false,
+    fOpts: Buffer.from([0x02, 0x0d]),
+    fPort: 1,
+    payload: Buffer.from('01', 'hex'),
+    ...ABP_KEYS,
+  });
+  await peer.pushUplink(phy, { lsnr: 5, datr: 'SF7BW125' });
+  const d = parseDataDownlink((await peer.nextDownlink(3000)).phy, ABP_KEYS);
+  t.ok(d.micOk, 'downlink MIC');
+  t.equal(d.fOpts[0], 0x02, 'LinkCheckAns first');
+  t.equal(d.fOpts[1], 13, 'margin: SNR 5 dB above the SF7 floor of -7.5 dB, rounded');
+  t.equal(d.fOpts[2], 1, 'one gateway heard it');
+  t.equal(d.fOpts[3], 0x0d, 'then DeviceTimeAns');
+  const gpsSeconds = d.fOpts.readUInt32LE(4);
+  const expected = (before - Date.UTC(1980, 0, 6)) / 1000 + 18;
+  t.ok(Math.abs(gpsSeconds - expected) < 3, `GPS time ${gpsSeconds} ≈ ${expected.toFixed(0)}`);
+  t.same([d.fPort, d.payload.toString('hex')], [7, '0a0b0c'], 'and the queued downlink from the CLI rides along');
+
+  const devices = await outpost(['lorawan', 'devices', ...api]);
+  t.match(devices.stdout, /abp-1 70b3d57ed0005678 joined as 26011bda, last uplink .* \(FCnt 3, RSSI -42, SNR 5, 1 gateways\)/);
+  const gws = await outpost(['lorawan', 'gateways', ...api]);
+  t.match(gws.stdout, /gw-1 \(aa555a0000000101\) online/);
+  const status = await outpost(['status', ...api]);
+  t.match(status.stdout, /driver lorawan: running\n  udp \d+, EU868; gateways 1\/2 online: gw-1 online/);
 });

@@ -48,6 +48,8 @@ interface Pending {
 }
 
 const SWEEP_MS = 5_000;
+/** Uplinks verified and waiting out the dedup window or their commit; past this, new ones are refused (`overload`). */
+export const MAX_PENDING_UPLINKS = 20_000;
 const SESSION_FLUSH_MS = 10_000;
 
 export class LorawanDriver implements Driver<LorawanHealth> {
@@ -199,6 +201,10 @@ export class LorawanDriver implements Driver<LorawanHealth> {
     if (group) {
       group.heard.push(h);
       this.ctx!.metrics.lorawanUplinks.inc({ result: 'copy' });
+      return;
+    }
+    if (this.pending.size + this.network!.inflightCount >= MAX_PENDING_UPLINKS) {
+      this.ctx!.reject('overload');
       return;
     }
     const v = this.network!.verify(h.rx.data);

@@ -7,6 +7,7 @@ import type { LorawanDriver } from './driver.js';
 import { keyFiles } from './keys.js';
 import { lorawanMetrics, type LorawanMetrics } from './metrics.js';
 import { registerLorawanRoutes } from './routes.js';
+import { registerLorawanCli } from './cli.js';
 import { LorawanDeviceSchema, LorawanDriverSchema } from './schema.js';
 
 export const lorawan: DriverDescriptor<'lorawan', typeof LorawanDriverSchema, typeof LorawanDeviceSchema, LorawanDriver, LorawanMetrics> = {
@@ -60,6 +61,7 @@ export const lorawan: DriverDescriptor<'lorawan', typeof LorawanDriverSchema, ty
     return out;
   },
   routes: registerLorawanRoutes,
+  cli: (program, hooks) => registerLorawanCli(program, hooks),
   deviceSecretFiles: (c) => keyFiles([c.appKey, c.nwkSKey, c.appSKey], 'a LoRaWAN key file'),
   inlineSecrets: (c) => (['appKey', 'nwkSKey', 'appSKey'] as const).filter((k) => typeof c[k] === 'string'),
 };

@@ -78,6 +78,10 @@ export class Network {
     this.queues = new DownlinkQueues(cfg.maxQueuedDownlinks);
   }
 
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
   /** Who sent this frame, proven by its MIC; or the reason it is refused. */
   verify(phy: Buffer): Verified | { reject: string } {
     // lora-packet does not check lengths: any frame we take has at least MHDR, FHDR (7) and MIC (4).

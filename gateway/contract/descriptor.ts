@@ -43,6 +43,12 @@ export interface PointInfo {
   boolean: boolean;
 }
 
+export interface ApiCliOptions {
+  config?: string;
+  url?: string;
+  token?: string;
+}
+
 export interface CliHooks<C, D> {
   /** `-c, --config <file>`, as every command takes it. */
   configOption(): Option;
@@ -50,6 +56,10 @@ export interface CliHooks<C, D> {
   load(path?: string): { section: C; site: SiteView<D> };
   /** The `outpost discover` group, for discovery subcommands. */
   discover: CliCommand;
+  /** Adds -c/--config, --url and --token: what a command talking to the running gateway takes. */
+  apiOptions(cmd: CliCommand): CliCommand;
+  /** Calls the running gateway's local API (its certificate pinned; token from --token, $OUTPOST_TOKEN or admin.token). */
+  api<T>(opts: ApiCliOptions, path: string, init?: { method?: string; body?: unknown }): Promise<T>;
 }
 
 type DeviceConfig<D> = D extends TSchema ? Static<D> : never;
