@@ -343,5 +343,5 @@ t.test('MAC commands answered in FOpts; the CLI queues a downlink and lists devi
   const gws = await outpost(['lorawan', 'gateways', ...api]);
   t.match(gws.stdout, /gw-1 \(aa555a0000000101\) online/);
   const status = await outpost(['status', ...api]);
-  t.match(status.stdout, /driver lorawan: running\n  udp \d+, EU868; gateways 1\/2 online: gw-1 online/);
+  t.match(status.stdout, /driver lorawan: running\n {2}udp \d+, EU868; gateways 1\/2 online: gw-1 online/);
 });
