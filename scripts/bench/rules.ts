@@ -1,86 +1,122 @@
-// Rules bench: reading → rule → Modbus write latency through the real gateway, and what
-// the same rule evaluation would cost on the main thread.
+// Rules bench: reading → rule → Modbus write latency through the real gateway, and what the same
+// rule evaluation would cost on the main thread.
 //
-//   npm run bench -- rules [--rules 1000] [--rate 10000] [--seconds 5] [--batch 100]
-//                          [--probe-ms 20] [--only workers,inline] [--profile]
+//   npm run bench -- rules [--rules 1000] [--rate 10000] [--seconds 5] [--batch 100] [--probe-ms 20] [--only workers,inline]
 //
-//   workers  the product path: the gateway in this process (MQTT broker on a free loopback
-//            port, DuckDB, rules in its Piscina worker shards), a Modbus TCP actuator `act`
-//            (coil `relay`) served by a child process (lib/rules-peer.ts), and N rules. An
-//            mqtt.js client publishes --rate readings/s from 100 devices s-000…s-099 ×
-//            points p0…p9 as JSON arrays of --batch readings (QoS0, paced). The peer child
-//            also publishes one probe reading every --probe-ms to probe/t<k> (k cycling
-//            0…9) from its own, otherwise idle, event loop. Rule probe-k (no `if`, no
-//            cooldown) fires on every probe/t<k> reading and writes act/relay = (k even),
-//            so consecutive probes alternate true/false and every probe yields exactly one
-//            Modbus write. Latency = the probe's publish → the write's arrival, both
-//            stamped by the peer on its own clock. Split at two moments seen on the
-//            gateway's bus in this process (moved to the peer's clock by a ping-measured
-//            offset): the reading reaching the bus (ingest), and the firing (its
-//            `rule.fired` event, emitted just before the action runs). Probes slower than
-//            the 5 ms target are set against main-thread stalls, GC pauses and rule-state
-//            persists (lib/rules-diag.ts).
-//   inline   no gateway: the same rules in `new RuleEngine()` on this main thread, fed
-//            the same readings at the same rate and batch size (plus the probes, and a
-//            tick a second as the host does): the cost the workers take off the main thread.
-//
-// The other N − 10 rules each exact-trigger on one series, in four kinds (a windowed
-// avg 1m + value with hysteresis; avg 2s with `for`; value + time of day with cooldown;
-// min 1s with `for`, clear and cooldown) over readings following an 8 s sine, so they keep
-// firing (each firing publishes an MQTT message, and records a rule.fired event).
-// Every scenario warms up 1 s, then measures --seconds; windows only hold what the run
-// sent (≤ warm-up + seconds), not a full minute. --profile adds a sampled V8 CPU profile
-// of the main thread per window, summarised by component (it costs a little).
-// The scenarios live in lib/rules-workers.ts and lib/rules-inline.ts, their shared process
-// measurements in lib/rules-measure.ts, the result shapes, notes and summary in lib/rules-report.ts.
-import { cpus, loadavg } from 'node:os';
-import { guard } from './lib/guard.js';
-import { runInline } from './lib/rules-inline.js';
-import { RulesPeerChild } from './lib/rules-peer-child.js';
-import { notes, summaryLine, type InlineResult, type ScenarioResult, type WorkersResult } from './lib/rules-report.js';
-import { ACT_POINT, DEVICES, POINTS, PROBE_DEVICE, PROBE_RULES, RELAY_COIL, SCENARIOS, WARMUP_MS, buildRules, parseOptions } from './lib/rules-setup.js';
-import { runWorkers } from './lib/rules-workers.js';
-import { round } from './lib/stats.js';
+//   workers  the product path: the gateway in this process (MQTT broker, DuckDB, rules in worker
+//            shards) and a Modbus actuator `act` (coil `relay`) in a child process (lib/peer.ts).
+//            An mqtt.js client publishes --rate readings/s (100 devices × 10 points, JSON arrays of
+//            --batch readings, QoS0, paced). The peer publishes a probe every --probe-ms to
+//            probe/t<k>; rule probe-k writes act/relay = (k even), so every probe yields exactly one
+//            write. Latency = the probe's publish → its write's arrival, both stamped by the peer.
+//   inline   the baseline: the same rules in `new RuleEngine()` on this main thread, fed the same
+//            readings, probes and a tick a second: the cost the workers take off the main thread.
+// The other N − 10 rules (four kinds, lib/rules-setup.ts) follow an 8 s sine, so they keep firing.
+// Each scenario warms up 1 s, then measures --seconds.
+import { cpus } from 'node:os';
+import { UsageError, int, num, only, parseOptions, type Options } from './lib/cli.js';
+import { Guard } from './lib/procs.js';
+import { printReport, progress } from './lib/report.js';
+import { RulesPeer, TARGET_P99_MS, WARMUP_MS, runInline, runWorkers } from './lib/rules-run.js';
+import { ACT_POINT, DEVICES, POINTS, PROBE_DEVICE, PROBE_RULES, buildRules } from './lib/rules-setup.js';
+
+const SCENARIOS = ['workers', 'inline'] as const;
+const SPEC = {
+  rules: int(1_000, PROBE_RULES + 1, 20_000),
+  rate: num(10_000, 10, 200_000),
+  seconds: num(5, 0.5, 60, 'BENCH_SECONDS'),
+  batch: int(100, POINTS, 2000),
+  probeMs: int(20, 5, 1_000),
+  only: only(SCENARIOS),
+};
+type RulesOptions = Options<typeof SPEC>;
+type Workers = Awaited<ReturnType<typeof runWorkers>>;
+type Inline = Awaited<ReturnType<typeof runInline>>;
+const log = progress('rules');
+
+function notes(w: Workers | undefined, i: Inline | undefined, opts: RulesOptions): string[] {
+  const out: string[] = [];
+  if (w) {
+    const [lat, p] = [w.readingToWriteMs, w.probes];
+    out.push(
+      `workers: reading->write p99 ${lat.p99} ms ${w.targetMet ? 'meets' : 'misses'} the ${TARGET_P99_MS} ms target (${lat.count} probes)`,
+    );
+    if (p.lost > 0) out.push(`workers: ${p.lost} of ${p.sent} probes got no write at the peer (${p.fired} fired)`);
+    if (w.rejects.total > 0) out.push(`workers: ${w.rejects.total} readings dropped ${JSON.stringify(w.rejects.byReason)}`);
+    if (w.messagesSkipped > 0) out.push(`workers: the publisher fell behind and skipped ${w.messagesSkipped} messages (of ${opts.rate}/s)`);
+  }
+  if (i && i.messagesSkipped > 0) out.push(`inline: the main thread fell behind and skipped ${i.messagesSkipped} messages`);
+  if (i && w) {
+    const busy = `${i.engineBusyPercent}% of the main thread (batch p99 ${i.batchMs.p99} ms)`;
+    out.push(
+      `inline: evaluating there would take ${busy}; workers: it was ${w.usage.mainThreadBusyPercent}% busy with MQTT, store and actions`,
+    );
+  }
+  for (const s of [w, i]) {
+    const other = s?.usage.otherProcessesCpuPercent ?? 0;
+    if (s && other >= 20) out.push(`${s.name}: other processes used ${other}% CPU (100 = one core) in the window: timings are disturbed`);
+  }
+  if (cpus().length <= 2)
+    out.push(`${cpus().length} CPU cores: the gateway, its rule worker, DuckDB, the publisher and the peer share them`);
+  return out;
+}
+
+function summaryLine(w: Workers | undefined, i: Inline | undefined): string {
+  const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(2));
+  const parts: string[] = [];
+  if (w) {
+    const lat = w.readingToWriteMs;
+    const target = w.targetMet === null ? '' : ` (target p99 <= ${TARGET_P99_MS} ms ${w.targetMet ? 'met' : 'missed'})`;
+    const lost = (w.rejects.total > 0 ? `, ${w.rejects.total} dropped` : '') + (w.probes.lost > 0 ? `, ${w.probes.lost} probes lost` : '');
+    parts.push(
+      `workers ${w.readingsReceivedPerSec} readings/s, ${w.rules} rules, ${w.evaluationsPerSec} evaluations/s, ` +
+        `reading->write p50 ${f(lat.p50)} ms p99 ${f(lat.p99)} ms max ${f(lat.max)} ms${target}${lost}, event-loop p99 ${f(w.usage.eventLoopDelayMs.p99)} ms`,
+    );
+  }
+  if (i) {
+    const head = w ? '' : `${i.readingsPerSec} readings/s, ${i.rules} rules, ${i.evaluationsPerSec} evaluations/s, `;
+    parts.push(`inline ${head}batch p99 ${f(i.batchMs.p99)} ms, event-loop p99 ${f(i.usage.eventLoopDelayMs.p99)} ms`);
+  }
+  return `rules: ${parts.join('; ')}; RSS ${Math.round(Math.max(w?.usage.peakRssMB ?? 0, i?.usage.peakRssMB ?? 0))} MB`;
+}
 
 export async function main(args: string[]): Promise<void> {
-  const opts = parseOptions(args);
-  const wanted = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s));
+  const opts = parseOptions('rules', args, SPEC);
+  if (opts.batch % POINTS !== 0)
+    throw new UsageError(`--batch must be a multiple of ${POINTS} (rows of ${POINTS} points), got ${opts.batch}`);
+  // One message per device per cycle: the rows of one message must fit between two of them.
+  if (opts.rate / opts.batch > 2_000)
+    throw new UsageError(`--rate / --batch must be at most 2000 messages/s, got ${opts.rate / opts.batch}`);
+  const wanted = opts.only ?? SCENARIOS;
   const rules = buildRules(opts.rules);
-  const dirs = new Set<string>();
-  let peer: RulesPeerChild | null = null;
-  const scenarios: ScenarioResult[] = [];
-  if (wanted.includes('workers')) {
-    process.stderr.write('rules: starting the Modbus actuator peer in a child process…\n');
-    peer = await RulesPeerChild.start();
-  }
-  const unguard = guard(peer, dirs);
+  const guard = new Guard();
+  let peer: RulesPeer | null = null;
+  let w: Workers | undefined;
+  let i: Inline | undefined;
   try {
+    if (wanted.includes('workers')) {
+      log('starting the Modbus actuator peer in a child process…');
+      peer = await RulesPeer.start(guard);
+    }
     for (const name of wanted) {
-      process.stderr.write(`rules: ${name}: ${opts.rules} rules, ${opts.rate} readings/s in batches of ${opts.batch}, 1 s warm-up + ${opts.seconds} s…\n`);
-      scenarios.push(name === 'workers' ? await runWorkers(opts, rules, peer!, dirs) : await runInline(opts, rules));
+      log(`${name}: ${opts.rules} rules, ${opts.rate} readings/s in batches of ${opts.batch}, 1 s warm-up + ${opts.seconds} s…`);
+      if (name === 'workers') w = await runWorkers(opts, rules, peer!, guard);
+      else i = await runInline(opts, rules);
     }
   } finally {
-    await peer?.stop();
-    unguard();
+    await peer?.child.stop(3_000);
+    guard.release();
   }
-  const w = scenarios.find((s): s is WorkersResult => s.name === 'workers');
-  const i = scenarios.find((s): s is InlineResult => s.name === 'inline');
-  const rss = Math.max(...scenarios.map((s) => s.usage.peakRssMB));
-  const result = {
-    bench: 'rules',
-    options: {
-      ...opts,
-      warmupSeconds: WARMUP_MS / 1000,
-      stream: `${DEVICES} devices × ${POINTS} points; one MQTT message = one device, ${opts.batch / POINTS} rows × ${POINTS} points (JSON array, QoS0); ${opts.rate / opts.batch} messages/s`,
-      probes: `one reading every ${opts.probeMs} ms to ${PROBE_DEVICE}/t0…t${PROBE_RULES - 1}; rule probe-k writes act/${ACT_POINT} (coil ${RELAY_COIL}) = k even`,
-      ruleSet: `${opts.rules - PROBE_RULES} load rules (exact device/point triggers, windowed avg/min conditions, for, clear, cooldown, time of day; action: MQTT publish) + ${PROBE_RULES} probe rules (action: Modbus write)`,
-      memory: 'RSS is this whole process (gateway, rule worker, DuckDB, publishers); a later scenario starts with what the earlier left',
-    },
-    machine: { cpus: cpus().length, loadavg: loadavg().map((x) => round(x, 2)), node: process.version },
-    peer: peer ? { pid: peer.pid, exit: peer.exitStatus } : null,
-    scenarios,
-    notes: notes(w, i, opts),
+  const options = {
+    ...opts,
+    warmupSeconds: WARMUP_MS / 1000,
+    stream: `${DEVICES} devices × ${POINTS} points, ${opts.batch / POINTS} rows of all points per message (QoS0), ${opts.rate / opts.batch} messages/s`,
+    probes: `one reading every ${opts.probeMs} ms to ${PROBE_DEVICE}/t0…t${PROBE_RULES - 1}; rule probe-k writes act/${ACT_POINT} = k even`,
   };
-  console.log(JSON.stringify(result, null, 2));
-  console.log(summaryLine(w, i, rss));
+  const scenarios = wanted.map((name) => (name === 'workers' ? w : i));
+  printReport(
+    'rules',
+    { options, peer: peer && { pid: peer.child.pid, exit: peer.child.exit }, scenarios, notes: notes(w, i, opts) },
+    summaryLine(w, i),
+  );
 }

@@ -1,82 +1,112 @@
-// Sync bench: how fast the gateway drains a backlog to the cloud, and how many bytes that
-// takes, against gzip JSON lines over the same path.
+// Sync bench: how fast the gateway drains a backlog to the cloud, and in how many bytes, against
+// gzip JSON lines over the same path.
 //
-//   npm run bench -- sync [--readings 1000000] [--devices 1000] [--points 10] [--batch 50000]
-//                         [--only parquet,jsonl] [--max-seconds 120]
+//   npm run bench -- sync [--readings 1000000] [--devices 1000] [--points 10] [--batch 50000] [--only parquet,jsonl] [--max-seconds 120]
 //
-// The backlog: --readings readings of --devices devices × --points points (temperature,
-// humidity, power, voltage, current, CO2, pressure, flow, energy meter, battery; each a
-// realistic range, slowly varying sine + small noise, 2 decimals, with its unit), one per
-// point per second per device, seq 1…N gap-free in ts order, written straight into the
-// gateway's DuckDB file with one INSERT … SELECT FROM range() (lib/sync-setup.ts).
-//
-//   parquet  the product. A fresh cloud API in a child process (startCloudServer, as
-//            `outpost cloud` runs it; lib/sync-cloud.ts); the gateway enrolled with it
-//            (one-time token, credentials file) and started in another child process
-//            (Gateway.start on a parsed site config: sync on, batchRows = --batch,
-//            idleMs 50, MQTT and simulator off, HTTP API on a free loopback port,
-//            retention maxAgeDays 36500; lib/sync-gateway.ts). Measured from the
-//            uploader's start until it saved the cloud's ack of seq N; then checked: the
-//            gateway's backlog is 0, outpost_sync_rows_total = N, the cloud's stream
-//            counters say N rows inserted, and the cloud's readings table holds exactly
-//            the gateway's N readings (count, distinct seq, min/max, a hash of all columns).
-//   jsonl    the baseline, same run: the same N readings read from the same DuckDB file
-//            in the same batches (seq order, --batch rows, one in flight), as JSON lines
-//            gzip-compressed (node zlib, default level), HMAC-signed, POSTed with undici to
-//            a minimal receiver (node:http) that gunzips, parses every line and appends to
-//            DuckDB, acknowledging after COMMIT (lib/sync-jsonl-*.ts); same end check.
-//
-// Each side is its own process, so CPU and RSS are per process: the gateway and the
-// sender run with the gateway's 256 MB heap cap. Where the time goes is measured inside
-// the children by wrapping product methods (Outbox.next, CloudClient.call, Outbox.ack,
-// DuckDbCloudStore.ingest) and timing every DuckDB statement by kind (lib/sync-measure.ts).
-// Prints JSON, then one summary line. Temp dirs and children go on exit and on SIGINT.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+// The backlog: devices × points (temperature, humidity, power, … battery; realistic ranges, slow
+// sine + noise, 2 decimals), one reading per point per second, seq 1…N, written straight into the
+// gateway's DuckDB file (lib/sync-setup.ts).
+//   parquet  the product: the cloud API (startCloudServer) and the enrolled gateway (Gateway.start,
+//            sync on, batchRows = --batch), each a child process; timed from the uploader's start
+//            to its saved ack of seq N, then checked: no backlog, N rows synced, and the cloud's
+//            table holds exactly the gateway's readings (count, distinct seq, min/max, a hash).
+//   jsonl    the baseline: the same readings and batches (one in flight) as gzip'd JSON lines,
+//            HMAC-signed, POSTed to a minimal receiver that appends to DuckDB; same end check.
+// CPU (all threads, 100 = one core) and RSS (VmHWM) are per process; the gateway and the sender
+// run with its 256 MB heap cap. wire.bodyBytes: the batch bodies (lib/sync-drain.ts, lib/sync-child.ts).
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { guard } from './lib/guard.js';
-import { DEFINITIONS, notes, summaryLine } from './lib/sync-report.js';
-import type { Children } from './lib/sync-procs.js';
-import { runJsonl, runParquet, type ScenarioResult } from './lib/sync-scenarios.js';
-import { SCENARIOS, backlogShape, fillBacklog, parseOptions } from './lib/sync-setup.js';
+import { int, num, only, parseOptions } from './lib/cli.js';
+import { Guard } from './lib/procs.js';
+import { printReport, progress } from './lib/report.js';
 import { round } from './lib/stats.js';
+import { runJsonl, runParquet, type ScenarioResult } from './lib/sync-drain.js';
+import { POINT_KINDS, backlogShape, fillBacklog } from './lib/sync-setup.js';
+
+const SCENARIOS = ['parquet', 'jsonl'] as const;
+/** The issue's aims. */
+const [AIM_PER_SEC, AIM_BYTES] = [200_000, 4];
+const log = progress('sync');
+const rate = (r: number) => (r >= 10_000 ? `${Math.round(r / 1000)}k/s` : `${(r / 1000).toFixed(1)}k/s`);
+/** A batch stage's total time and its share of the drain window. */
+const share = (ms: number | null, s: ScenarioResult) =>
+  `${((ms ?? 0) / 1000).toFixed(2)} s (${Math.round((100 * (ms ?? 0)) / (s.seconds * 1000))}%)`;
+
+function notes(scenarios: ScenarioResult[], readings: number): string[] {
+  const out: string[] = [];
+  const [p, j] = ['parquet', 'jsonl'].map((n) => scenarios.find((s) => s.name === n));
+  for (const s of scenarios) {
+    const prep = s.name === 'parquet' ? 'cutting batches' : 'reading rows, JSON lines and gzip';
+    const [prepare, upload] = [share(s.batches.prepareMs.totalMs, s), share(s.batches.uploadMs.totalMs, s)];
+    out.push(`${s.name}: the sender spent ${prepare} ${prep} and ${upload} in upload round trips (the receiver's work included)`);
+    if (!s.complete)
+      out.push(`${s.name}: INCOMPLETE: ${s.readings} of ${readings} readings acknowledged in time (${s.error ?? 'no error'})`);
+    if (!s.verified.ok) out.push(`${s.name}: VERIFICATION FAILED: ${JSON.stringify(s.verified.checks)}`);
+    const other = s.machine.otherProcessesCpuPercent ?? 0;
+    if (other >= 25) out.push(`${s.name}: other processes used about ${other}% CPU during the window: the figures are disturbed`);
+  }
+  const meets = (ok: boolean) => (ok ? 'meets' : 'misses');
+  if (p)
+    out.push(
+      `parquet ${meets(p.readingsPerSec >= AIM_PER_SEC)} the ≥ ${AIM_PER_SEC}/s aim, ${meets((p.wire.bytesPerReading ?? 99) <= AIM_BYTES)} the ≤ ${AIM_BYTES} B aim`,
+    );
+  if (p && j && j.readingsPerSec > 0 && j.wire.bytesPerReading && p.wire.bytesPerReading) {
+    const [r, b] = [round(p.readingsPerSec / j.readingsPerSec, 1), round(j.wire.bytesPerReading / p.wire.bytesPerReading, 1)];
+    out.push(
+      `parquet vs jsonl: ${r}× the drain rate, ${b}× fewer wire bytes, CPU µs/reading ${p.sender.cpuMicrosPerReading} vs ${j.sender.cpuMicrosPerReading} (sender)`,
+    );
+  }
+  out.push(`both sides share this machine's ${cpus().length} cores over loopback (in production: two machines and a network)`);
+  return out;
+}
+
+function summaryLine(scenarios: ScenarioResult[]): string {
+  const [p, j] = ['parquet', 'jsonl'].map((n) => scenarios.find((s) => s.name === n));
+  const flags = (s: ScenarioResult) => (!s.complete ? ' INCOMPLETE' : '') + (!s.verified.ok ? ' UNVERIFIED' : '');
+  const parts = [
+    p &&
+      `parquet ${p.readings} readings drained at ${rate(p.readingsPerSec)}, ${p.wire.bytesPerReading} B/reading (aim ≥${AIM_PER_SEC / 1000}k/s, ≤${AIM_BYTES} B)${flags(p)}`,
+    j && `jsonl+gzip ${rate(j.readingsPerSec)}, ${j.wire.bytesPerReading} B/reading${flags(j)}`,
+  ];
+  const m = p ?? j;
+  const [sender, receiver] = p ? ['gateway', 'cloud'] : ['jsonl sender', 'receiver'];
+  if (m)
+    parts.push(
+      `${sender} CPU ${m.sender.cpuPercent}%, RSS ${Math.round(m.sender.peakRssMB ?? 0)} MB`,
+      `${receiver} CPU ${m.receiver.cpuPercent}%, RSS ${Math.round(m.receiver.peakRssMB ?? 0)} MB`,
+    );
+  return `sync: ${parts.filter(Boolean).join('; ')}`;
+}
 
 export async function main(args: string[]): Promise<void> {
-  const opts = parseOptions(args);
-  const wanted = SCENARIOS.filter((s) => !opts.only || opts.only.includes(s));
-  const root = mkdtempSync(join(tmpdir(), 'outpost-bench-sync-'));
-  const dirs = new Set([root]);
-  const children: Children = new Set();
-  const unguard = guard({ killNow: () => children.forEach((c) => c.killNow()) }, dirs);
-  const gwDir = join(root, 'gateway');
-  const dbPath = join(gwDir, 'outpost.duckdb');
+  const opts = parseOptions('sync', args, {
+    readings: int(1_000_000, 1, 20_000_000),
+    devices: int(1_000, 1, 100_000),
+    points: int(10, 1, POINT_KINDS.length),
+    // sync.batchRows: the site schema allows up to 500000; below 100 the uploader would not shrink on 413.
+    batch: int(50_000, 100, 500_000),
+    only: only(SCENARIOS),
+    maxSeconds: num(120, 1, 600), // Per scenario: past this the drain is reported as incomplete.
+  });
+  const guard = new Guard();
+  const root = guard.tempDir('sync');
+  const db = join(root, 'gateway', 'outpost.duckdb');
   const scenarios: ScenarioResult[] = [];
-  let backlog;
   try {
-    process.stderr.write(`sync: writing a backlog of ${opts.readings} readings (${opts.devices} devices × ${opts.points} points) into the gateway's DuckDB file…\n`);
-    backlog = await fillBacklog(dbPath, opts);
-    for (const name of wanted) {
-      process.stderr.write(`sync: ${name}: draining ${opts.readings} readings in batches of ${opts.batch}…\n`);
-      scenarios.push(name === 'parquet' ? await runParquet(opts, root, gwDir, backlog, children) : await runJsonl(opts, root, dbPath, backlog, children));
+    log(`writing a backlog of ${opts.readings} readings (${opts.devices} devices × ${opts.points} points) into the gateway's DuckDB file…`);
+    const backlog = await fillBacklog(db, opts);
+    for (const name of opts.only ?? SCENARIOS) {
+      log(`${name}: draining ${opts.readings} readings in batches of ${opts.batch}…`);
+      const run = { opts, root, backlog, guard };
+      scenarios.push(name === 'parquet' ? await runParquet(run, join(root, 'gateway')) : await runJsonl(run, db));
     }
-  } finally {
-    for (const c of children) c.killNow();
-    unguard();
-    rmSync(root, { recursive: true, force: true });
-  }
-  const result = {
-    bench: 'sync',
-    options: opts,
-    backlog: {
+    const shape = {
       ...backlogShape(opts, backlog.t0Ms),
       fillSeconds: round(backlog.seconds, 2),
       gatewayStoreBytesPerReading: round(backlog.storeBytes / opts.readings, 2),
-    },
-    machine: { cpus: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 1), loadavg: loadavg().map((x) => round(x, 2)), node: process.version },
-    scenarios,
-    definitions: DEFINITIONS,
-    notes: notes(scenarios, opts),
-  };
-  console.log(JSON.stringify(result, null, 2));
-  console.log(summaryLine(scenarios));
+    };
+    printReport('sync', { options: opts, backlog: shape, scenarios, notes: notes(scenarios, opts.readings) }, summaryLine(scenarios));
+  } finally {
+    guard.release();
+  }
 }

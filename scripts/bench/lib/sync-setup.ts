@@ -1,143 +1,52 @@
-// Options, the synthetic backlog and the configs of the sync bench (scripts/bench/sync.ts).
-import { parseArgs } from 'node:util';
+// The sync bench's synthetic backlog (written straight into the gateway's DuckDB file with one
+// INSERT … SELECT FROM range()) and its end-to-end fingerprint. The child processes import this
+// file too, so it loads no product module up front.
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { openDatabase } from '../../../gateway/store/db.js';
-import { BENCH_RATE_LIMITS, UsageError, number } from './modbus-setup.js';
 
-export const SCENARIOS = ['parquet', 'jsonl'] as const;
-export type ScenarioName = (typeof SCENARIOS)[number];
-
-export interface SyncOptions {
-  readings: number;
-  devices: number;
-  points: number;
-  batch: number;
-  only: ScenarioName[] | null;
-  /** Per scenario: past this the drain is reported as incomplete. */
-  maxSeconds: number;
-}
-
-export const LOOPBACK = '127.0.0.1';
 export const SITE = 'bench';
 export const GATEWAY_ID = 'bench-gw';
-/** Same heap cap as `npm start` and the systemd unit, for the gateway-side processes. */
-export const GATEWAY_HEAP_MB = 256;
-/** The issue's aims. */
-export const AIM_READINGS_PER_SEC = 200_000;
-export const AIM_BYTES_PER_READING = 4;
-/** RSS of the child processes is sampled this often (VmHWM gives the exact peak besides). */
-export const SAMPLE_EVERY_MS = 100;
 /** A secret for the jsonl baseline's HMAC (it signs like the product, with the product's code). */
 export const JSONL_SECRET = 'sync-bench-jsonl-secret';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export type Backlog = { readings: number; devices: number; points: number };
 
-// ---- options ----------------------------------------------------------------------
-
-export function parseOptions(args: string[]): SyncOptions {
-  try {
-    return readOptions(args);
-  } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message);
-    throw err;
-  }
-}
-
-function readOptions(args: string[]): SyncOptions {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      readings: { type: 'string' },
-      devices: { type: 'string' },
-      points: { type: 'string' },
-      batch: { type: 'string' },
-      only: { type: 'string' },
-      'max-seconds': { type: 'string' },
-    },
-  });
-  const only = values.only ? values.only.split(',').map((s) => s.trim()) : null;
-  const unknown = only?.filter((n) => !(SCENARIOS as readonly string[]).includes(n)) ?? [];
-  if (unknown.length) throw new UsageError(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
-  if (only && only.length === 0) throw new UsageError(`--only names no scenario; known: ${SCENARIOS.join(', ')}`);
-  return {
-    readings: number('readings', values.readings, 1_000_000, 1, 20_000_000, true),
-    devices: number('devices', values.devices, 1_000, 1, 100_000, true),
-    points: number('points', values.points, 10, 1, POINT_KINDS.length, true),
-    // sync.batchRows: the site schema allows up to 500000; below 100 the uploader would not shrink on 413.
-    batch: number('batch', values.batch, 50_000, 100, 500_000, true),
-    only: only as ScenarioName[] | null,
-    maxSeconds: number('max-seconds', values['max-seconds'], 120, 1, 600, false),
-  };
-}
-
-// ---- the backlog --------------------------------------------------------------------
-
-/**
- * What each point of a device reports. `wave`: center + a per-device offset (±20% of amp)
- * + amp·sin(2π·t/period + per-device phase) + uniform noise in ±noise, rounded to 2
- * decimals. `counter`: an energy meter, 0.5…5 kW per device, integrated (kWh, 2 decimals).
- * `drain`: a battery level losing 0.1 %/h from a per-device start.
- */
-export interface PointKind {
-  name: string;
-  unit: string;
-  kind: 'wave' | 'counter' | 'drain';
-  center: number;
-  amp: number;
-  periodS: number;
-  noise: number;
-}
-
-export const POINT_KINDS: readonly PointKind[] = [
-  { name: 'temperature', unit: '°C', kind: 'wave', center: 22, amp: 3, periodS: 3_600, noise: 0.05 },
-  { name: 'humidity', unit: '%RH', kind: 'wave', center: 45, amp: 10, periodS: 7_200, noise: 0.3 },
-  { name: 'power', unit: 'kW', kind: 'wave', center: 2.5, amp: 1.5, periodS: 900, noise: 0.05 },
-  { name: 'voltage', unit: 'V', kind: 'wave', center: 230, amp: 2, periodS: 600, noise: 0.2 },
-  { name: 'current', unit: 'A', kind: 'wave', center: 10, amp: 5, periodS: 900, noise: 0.1 },
-  { name: 'co2', unit: 'ppm', kind: 'wave', center: 700, amp: 250, periodS: 5_400, noise: 5 },
-  { name: 'pressure', unit: 'hPa', kind: 'wave', center: 1013, amp: 8, periodS: 86_400, noise: 0.05 },
-  { name: 'flow', unit: 'l/min', kind: 'wave', center: 30, amp: 10, periodS: 1_800, noise: 0.2 },
-  { name: 'energy', unit: 'kWh', kind: 'counter', center: 0, amp: 0, periodS: 0, noise: 0 },
-  { name: 'battery', unit: '%', kind: 'drain', center: 0, amp: 0, periodS: 0, noise: 0 },
-];
-
-export const deviceId = (d: number) => `dev-${String(d).padStart(4, '0')}`;
+// What each point reports: [name, unit, kind, center, amp, period s, noise]. `wave`: center + a
+// per-device offset (±20% of amp) + amp·sin(2π·t/period + per-device phase) + uniform noise in
+// ±noise. `counter`: an energy meter, 0.5…5 kW per device, integrated (kWh). `drain`: a battery
+// level losing 0.1 %/h from a per-device start (60…100 %). All rounded to 2 decimals.
+export const POINT_KINDS = [
+  ['temperature', '°C', 'wave', 22, 3, 3_600, 0.05],
+  ['humidity', '%RH', 'wave', 45, 10, 7_200, 0.3],
+  ['power', 'kW', 'wave', 2.5, 1.5, 900, 0.05],
+  ['voltage', 'V', 'wave', 230, 2, 600, 0.2],
+  ['current', 'A', 'wave', 10, 5, 900, 0.1],
+  ['co2', 'ppm', 'wave', 700, 250, 5_400, 5],
+  ['pressure', 'hPa', 'wave', 1013, 8, 86_400, 0.05],
+  ['flow', 'l/min', 'wave', 30, 10, 1_800, 0.2],
+  ['energy', 'kWh', 'counter', 0, 0, 0, 0],
+  ['battery', '%', 'drain', 0, 0, 0, 0],
+] as const;
 
 /** How the backlog is laid out, for the report. */
-export function backlogShape(opts: SyncOptions, t0Ms: number): Record<string, unknown> {
-  const perTick = opts.devices * opts.points;
+export function backlogShape(opts: Backlog, t0Ms: number): Record<string, unknown> {
   return {
     readings: opts.readings,
     seq: `1…${opts.readings}, gap-free, in ts order`,
-    layout: `${opts.devices} devices (${deviceId(0)}…) × ${opts.points} points, one reading per point per second per device; device d reports at +⌊d·1000/${opts.devices}⌋ ms within each second`,
-    span: { from: new Date(t0Ms).toISOString(), seconds: Math.ceil(opts.readings / perTick) },
-    points: POINT_KINDS.slice(0, opts.points).map((k) =>
-      k.kind === 'wave'
-        ? `${k.name} [${k.unit}] ${k.center}±${k.amp} (sine, period ${k.periodS} s) + noise ±${k.noise}, 2 decimals`
-        : k.kind === 'counter'
-          ? `${k.name} [${k.unit}] meter counter, 0.5…5 kW per device, 2 decimals`
-          : `${k.name} [${k.unit}] 60…100 %, −0.1 %/h, 2 decimals`,
-    ),
+    layout: `${opts.devices} devices (dev-0000…) × ${opts.points} points, one reading per point per second per device; device d reports at +⌊d·1000/${opts.devices}⌋ ms within each second`,
+    span: { from: new Date(t0Ms).toISOString(), seconds: Math.ceil(opts.readings / (opts.devices * opts.points)) },
+    points: POINT_KINDS.slice(0, opts.points).map(([name, unit, kind]) => `${name} [${unit}] ${kind}`),
   };
 }
 
-const sqlNum = (x: number) => (Number.isInteger(x) ? `${x}.0` : String(x));
-const sqlStr = (s: string) => `'${s.replaceAll("'", "''")}'`;
-
-/**
- * The INSERT that fills `readings` with the backlog in one statement. Reading i (0-based):
- * tick ⌊i / (D·P)⌋ (seconds since t0), device ⌊i / P⌋ mod D, point i mod P; seq i + 1.
- * Noise comes from hash(i), so every run holds the same values.
- */
-export function backlogSql(opts: SyncOptions, t0Ms: number): string {
-  const { readings: n, devices: d, points: p } = opts;
-  const kinds = POINT_KINDS.slice(0, p)
-    .map((k, i) => `(${i}, ${sqlStr(k.name)}, ${sqlStr(k.unit)}, ${sqlStr(k.kind)}, ${sqlNum(k.center)}, ${sqlNum(k.amp)}, ${sqlNum(k.periodS)}, ${sqlNum(k.noise)})`)
-    .join(', ');
+// The INSERT that fills `readings` with the backlog in one statement. Reading i (0-based): tick
+// ⌊i / (D·P)⌋ (seconds since t0), device ⌊i / P⌋ mod D, point i mod P; seq i + 1. Noise comes
+// from hash(i), so every run holds the same values.
+function backlogSql({ readings: n, devices: d, points: p }: Backlog, t0Ms: number): string {
+  const sql = (x: string | number) => (typeof x === 'string' ? `'${x}'` : Number.isInteger(x) ? `${x}.0` : String(x));
+  const kinds = POINT_KINDS.slice(0, p).map((k, i) => `(${i}, ${k.map(sql).join(', ')})`);
   // t: seconds since t0 of this reading; phase and offset per device; u: noise in [-1, 1].
   return `INSERT INTO readings
-WITH kinds(p, name, unit, kind, center, amp, period, noise) AS (VALUES ${kinds}),
+WITH kinds(p, name, unit, kind, center, amp, period, noise) AS (VALUES ${kinds.join(', ')}),
 r AS (
   SELECT range AS i, range // ${d * p} AS tick, (range // ${p}) % ${d} AS d, range % ${p} AS p FROM range(${n})
 ),
@@ -164,64 +73,26 @@ FROM x ORDER BY i`;
 }
 
 /** Order-independent fingerprint of the reading columns both sides hold, for the end-to-end check. */
-export const FINGERPRINT_SQL = `SELECT count(*)::DOUBLE, count(DISTINCT seq)::DOUBLE, min(seq)::DOUBLE, max(seq)::DOUBLE,
-  bit_xor(hash(seq, epoch_ms(ts), device, point, value, unit))::VARCHAR FROM readings`;
-
-export interface Fingerprint {
-  rows: number;
-  distinctSeq: number;
-  minSeq: number | null;
-  maxSeq: number | null;
-  hash: string | null;
-}
-
-export async function fingerprint(c: DuckDBConnection): Promise<Fingerprint> {
-  const [rows, distinctSeq, minSeq, maxSeq, hash] = (await c.runAndReadAll(FINGERPRINT_SQL)).getRows()[0]! as [number, number, number | null, number | null, string | null];
+export async function fingerprint(c: DuckDBConnection) {
+  const sql = `SELECT count(*)::DOUBLE, count(DISTINCT seq)::DOUBLE, min(seq)::DOUBLE, max(seq)::DOUBLE,
+    bit_xor(hash(seq, epoch_ms(ts), device, point, value, unit))::VARCHAR FROM readings`;
+  const [rows, distinctSeq, minSeq, maxSeq, hash] = (await c.runAndReadAll(sql)).getRows()[0] as [number, number, number, number, string];
   return { rows, distinctSeq, minSeq, maxSeq, hash };
 }
 
-export interface BacklogInfo {
-  seconds: number;
-  t0Ms: number;
-  storeBytes: number;
-  fingerprint: Fingerprint;
-}
-
-/** Creates the gateway's DuckDB file (its own DDL) and fills it with the backlog. */
-export async function fillBacklog(path: string, opts: SyncOptions): Promise<BacklogInfo> {
-  const ticks = Math.ceil(opts.readings / (opts.devices * opts.points));
-  // The backlog piled up during an outage that ends now.
-  const t0Ms = Math.floor(Date.now() / 1000) * 1000 - ticks * 1000;
+/** Creates the gateway's DuckDB file (its own DDL) and fills it with the backlog, which piled up during an outage that ends now. */
+export async function fillBacklog(path: string, opts: Backlog) {
+  const { openDatabase } = await import('../../../gateway/store/db.js');
+  const t0Ms = Math.floor(Date.now() / 1000) * 1000 - Math.ceil(opts.readings / (opts.devices * opts.points)) * 1000;
   const t = performance.now();
   const db = await openDatabase(path, { settings: { TimeZone: 'UTC' } });
   try {
-    const c = db.writer;
-    await c.run(backlogSql(opts, t0Ms));
-    await c.run('CHECKPOINT');
-    const size = (await c.runAndReadAll('SELECT used_blocks::DOUBLE * block_size FROM pragma_database_size()')).getRows()[0]![0] as number;
-    return { seconds: (performance.now() - t) / 1000, t0Ms, storeBytes: size, fingerprint: await fingerprint(c) };
+    await db.writer.run(backlogSql(opts, t0Ms));
+    await db.writer.run('CHECKPOINT');
+    const size = (await db.writer.runAndReadAll('SELECT used_blocks::DOUBLE * block_size FROM pragma_database_size()')).getRows()[0][0];
+    return { seconds: (performance.now() - t) / 1000, t0Ms, storeBytes: Number(size), fingerprint: await fingerprint(db.writer) };
   } finally {
     db.close();
   }
 }
-
-// ---- configs --------------------------------------------------------------------------
-
-/** The gateway's site config (plain object, as YAML would give). */
-export function siteConfig(dataDir: string, cloudUrl: string, batchRows: number): Record<string, unknown> {
-  return {
-    site: SITE,
-    dataDir,
-    log: { level: 'warn' },
-    // The backlog's timestamps are recent; a long age limit keeps retention from ever touching them.
-    store: { retention: { maxAgeDays: 36_500, checkIntervalS: 86_400 } },
-    http: { host: LOOPBACK, port: 0, tokens: [], rateLimit: BENCH_RATE_LIMITS },
-    drivers: { mqtt: { enabled: false }, simulator: { enabled: false } },
-    sync: { enabled: true, url: cloudUrl, batchRows, idleMs: 50 },
-  };
-}
-
-/** The cloud API's config: loopback on a free port, its defaults otherwise. */
-export function cloudConfig(dataDir: string): Record<string, unknown> {
-  return { dataDir, log: { level: 'warn' }, http: { host: LOOPBACK, port: 0, rateLimit: BENCH_RATE_LIMITS } };
-}
+export type BacklogInfo = Awaited<ReturnType<typeof fillBacklog>>;
