@@ -48,6 +48,7 @@ interface Pending {
 }
 
 const SWEEP_MS = 5_000;
+const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 /** Uplinks verified and waiting out the dedup window or their commit; past this, new ones are refused (`overload`). */
 export const MAX_PENDING_UPLINKS = 20_000;
 const SESSION_FLUSH_MS = 10_000;
@@ -88,7 +89,8 @@ export class LorawanDriver implements Driver<LorawanHealth> {
     this.network = new Network(this.cfg, REGIONS[this.cfg.region], this.devices, sessions, this.ctx, (heard, txpk, onAck) =>
       this.transmit(heard, txpk, onAck),
     );
-    const socket = createSocket({ type: this.cfg.host.includes(':') ? 'udp6' : 'udp4' });
+    // A large receive buffer: many forwarders may send at once while a commit holds the loop.
+    const socket = createSocket({ type: this.cfg.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: RECV_BUFFER_BYTES });
     socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
     socket.on('error', (err) => this.ctx?.fail(err));
     await new Promise<void>((resolve, reject) => {
