@@ -2,7 +2,7 @@
 // forwarder peer (test/helpers/lorawan-peer.ts) with frames built by the test's own
 // LoRaWAN 1.0.x implementation (test/helpers/lorawan-crypto.ts, checked against
 // published vectors), never by the driver's code.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { buildDataUplink, buildJoinRequest, deriveSessionKeys, openJoinAccept, parseDataDownlink } from './helpers/lorawan-crypto.js';
 import { ForwarderPeer } from './helpers/lorawan-peer.js';
 import { outpost } from './helpers/cli.js';
@@ -46,6 +46,26 @@ async function peerFor(g: TestGateway, eui = GW1): Promise<ForwarderPeer> {
   await peer.pullData();
   return peer;
 }
+
+/** A gateway on a fresh data dir with one forwarder that has pulled; all torn down after the test. */
+async function rig(t: Test, cfg: (dir: string) => ReturnType<typeof site> = site): Promise<{ g: TestGateway; peer: ForwarderPeer }> {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const g = await startGateway(cfg(dir), dir);
+  t.teardown(() => g.stop());
+  const peer = await peerFor(g);
+  t.teardown(() => peer.close());
+  return { g, peer };
+}
+
+/** Waits until the driver has counted `n` refusals for `reason`. */
+const rejected = (g: TestGateway, reason: string, n = 1) =>
+  waitFor(
+    async () =>
+      metricValue((await api<string>(g.httpUrl, '/metrics')).body, 'outpost_rejects_total', { driver: 'lorawan', reason }) === n ||
+      undefined,
+    `${n} × ${reason}`,
+  );
 
 async function sql(g: TestGateway, q: string): Promise<unknown[][]> {
   const r = await api<{ rows: unknown[][] }>(g.httpUrl, '/api/v1/query', g.adminToken, { method: 'POST', body: { sql: q } });
@@ -103,21 +123,11 @@ t.test('OTAA join (JoinAccept at tmst + 5 s), uplink, restart: no rejoin needed'
     'an uplink after the restart stored, without a rejoin',
   );
   await peer.pushUplink(buildJoinRequest({ appKey: APP_KEY, joinEui: JOIN_EUI, devEui: OTAA_EUI, devNonce: 0x1234 }));
-  await waitFor(
-    async () =>
-      metricValue((await api<string>(g.httpUrl, '/metrics')).body, 'outpost_rejects_total', { reason: 'devnonce_replay' }) === 1 ||
-      undefined,
-    'a replayed DevNonce refused after the restart',
-  );
+  await rejected(g, 'devnonce_replay'); // a replayed DevNonce, refused after the restart
 });
 
 t.test('confirmed uplink: ACK after the commit; queued downlink in RX1; replay and retransmission', async (t) => {
-  const dir = tempDir();
-  t.teardown(() => removeDir(dir));
-  const g = await startGateway(site(dir), dir);
-  t.teardown(() => g.stop());
-  const peer = await peerFor(g);
-  t.teardown(() => peer.close());
+  const { g, peer } = await rig(t);
   const keys = { nwkSKey: ABP.nwkSKey, appSKey: ABP.appSKey };
   const up = (fCnt: number, confirmed: boolean, payload = '01') =>
     buildDataUplink({ devAddr: ABP.devAddr, fCnt, confirmed, fPort: 1, payload: Buffer.from(payload, 'hex'), ...keys });
@@ -151,20 +161,13 @@ t.test('confirmed uplink: ACK after the commit; queued downlink in RX1; replay a
   t.same([d.micOk, d.fPort, d.payload.toString('hex')], [true, 10, 'a1b2c3'], 'the queued downlink rides the next RX1');
 
   await peer.pushUplink(up(65_530, false));
-  await waitFor(
-    async () =>
-      metricValue((await api<string>(g.httpUrl, '/metrics')).body, 'outpost_rejects_total', { reason: 'replayed_fcnt' }) === 1 || undefined,
-    'an old counter refused',
-  );
+  await rejected(g, 'replayed_fcnt'); // an old counter
 });
 
 t.test('two gateways hear one uplink: one reading set, both gateways kept', async (t) => {
-  const dir = tempDir();
-  t.teardown(() => removeDir(dir));
-  const g = await startGateway(site(dir), dir);
-  t.teardown(() => g.stop());
-  const [p1, p2] = [await peerFor(g, GW1), await peerFor(g, GW2)];
-  t.teardown(() => Promise.all([p1.close(), p2.close()]));
+  const { g, peer: p1 } = await rig(t);
+  const p2 = await peerFor(g, GW2);
+  t.teardown(() => p2.close());
   const phy = buildDataUplink({
     devAddr: ABP.devAddr,
     fCnt: 5,
@@ -186,16 +189,12 @@ t.test('two gateways hear one uplink: one reading set, both gateways kept', asyn
 });
 
 t.test('bad input is counted by reason and nothing breaks', async (t) => {
-  const dir = tempDir();
-  t.teardown(() => removeDir(dir));
-  const g = await startGateway(site(dir), dir);
-  t.teardown(() => g.stop());
-  const peer = await peerFor(g);
+  const { g, peer } = await rig(t);
   const port = g.gw.supervisor.instanceOf(lorawan)!.port!;
   const stranger = await ForwarderPeer.start({ gatewayEui: 'ffffffffffffffff', server: { host: '127.0.0.1', port }, ackTimeoutMs: 500 });
   t.match(await stranger.pullData().catch((e: Error) => e), Error, 'an unknown gateway gets no PULL_ACK');
   await stranger.close();
-  t.teardown(() => peer.close());
+
   const eui = Buffer.from(GW1, 'hex');
   await peer.sendRaw(Buffer.from([2, 0]));
   await peer.sendRaw(Buffer.concat([Buffer.from([2, 0, 1, 0]), eui, Buffer.from('{"rxpk": [')]));
@@ -222,19 +221,16 @@ t.test('bad input is counted by reason and nothing breaks', async (t) => {
 });
 
 t.test('codecs: Cayenne LPP decoded to points; a codec that loops is stopped, counted, and the payload kept', async (t) => {
-  const dir = tempDir();
-  t.teardown(() => removeDir(dir));
-  const cfg = site(dir);
-  cfg.drivers.lorawan.profiles = {
-    raw: { codec: 'lpp' },
-    // @ts-expect-error -- a second profile name the test adds
-    hostile: { codec: join(PACKAGE_ROOT, 'test/fixtures/lorawan-codecs/loop.js') },
-  };
-  (cfg.devices[0].lorawan as Record<string, unknown>).profile = 'hostile';
-  const g = await startGateway(cfg, dir);
-  t.teardown(() => g.stop());
-  const peer = await peerFor(g);
-  t.teardown(() => peer.close());
+  const { g, peer } = await rig(t, (dir) => {
+    const cfg = site(dir);
+    cfg.drivers.lorawan.profiles = {
+      raw: { codec: 'lpp' },
+      // @ts-expect-error -- a second profile name the test adds
+      hostile: { codec: join(PACKAGE_ROOT, 'test/fixtures/lorawan-codecs/loop.js') },
+    };
+    (cfg.devices[0].lorawan as Record<string, unknown>).profile = 'hostile';
+    return cfg;
+  });
   // LPP: channel 1 temperature 27.2 °C (0x0110), channel 2 humidity 50 % (0x64).
   await peer.pushUplink(
     buildDataUplink({
@@ -305,12 +301,7 @@ t.test('outpost validate: LoRaWAN keys, EUIs, activation and profiles are checke
 });
 
 t.test('MAC commands answered in FOpts; the CLI queues a downlink and lists devices and gateways', async (t) => {
-  const dir = tempDir();
-  t.teardown(() => removeDir(dir));
-  const g = await startGateway(site(dir), dir);
-  t.teardown(() => g.stop());
-  const peer = await peerFor(g);
-  t.teardown(() => peer.close());
+  const { g, peer } = await rig(t);
   const api = ['--url', g.httpUrl, '--token', g.adminToken];
 
   const q = await outpost(['lorawan', 'downlink', 'abp-1', '--port', '7', '--hex', '0a0b0c', ...api]);
