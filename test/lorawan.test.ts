@@ -7,6 +7,7 @@ import { buildDataUplink, buildJoinRequest, deriveSessionKeys, openJoinAccept, p
 import { ForwarderPeer } from './helpers/lorawan-peer.js';
 import { outpost } from './helpers/cli.js';
 import { api, metricValue, removeDir, startGateway, tempDir, waitFor, type TestGateway } from './helpers/gateway.js';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError, PACKAGE_ROOT, parseConfig } from '../config/site.js';
@@ -207,8 +208,9 @@ t.test('bad input is counted by reason and nothing breaks', async (t) => {
     buildDataUplink({ devAddr: '01020304', fCnt: 1, confirmed: false, fPort: 1, payload: Buffer.from('01', 'hex'), ...ABP_KEYS }),
   );
   await peer.pushUplink(Buffer.from('40010203', 'hex'));
+  await peer.pushUplink(Buffer.concat([Buffer.from('40', 'hex'), Buffer.alloc(300)]));
   await peer.pushUplink(good(2));
-  const expect = { gwmp_truncated: 1, gwmp_bad_json: 1, bad_mic: 1, unknown_devaddr: 1, bad_frame: 1, unknown_gateway: 1 };
+  const expect = { gwmp_truncated: 1, gwmp_bad_json: 1, bad_mic: 1, unknown_devaddr: 1, bad_frame: 1, unknown_gateway: 1, oversize: 1 };
   const got = await waitFor(async () => {
     const m = (await api<string>(g.httpUrl, '/metrics')).body;
     const r = Object.fromEntries(
@@ -335,4 +337,36 @@ t.test('MAC commands answered in FOpts; the CLI queues a downlink and lists devi
   t.match(gws.stdout, /gw-1 \(aa555a0000000101\) online/);
   const status = await outpost(['status', ...api]);
   t.match(status.stdout, /driver lorawan: running\n {2}udp \d+, EU868; gateways 1\/2 online: gw-1 online/);
+});
+
+t.test('keys stay secret: not in logs, /metrics, the LoRaWAN routes or status', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const lines: string[] = [];
+  const g = await startGateway({ ...site(dir), log: { level: 'debug' } }, dir, { logLines: lines });
+  t.teardown(() => g.stop());
+  const peer = await peerFor(g);
+  t.teardown(() => peer.close());
+  await peer.pushUplink(buildJoinRequest({ appKey: APP_KEY, joinEui: JOIN_EUI, devEui: OTAA_EUI, devNonce: 9 }));
+  const ja = openJoinAccept((await peer.nextDownlink(3000)).phy, APP_KEY);
+  const keys = deriveSessionKeys(APP_KEY, ja.appNonce, ja.netId, 9);
+  const seen = [
+    lines.join('\n'),
+    (await api<string>(g.httpUrl, '/metrics')).body,
+    JSON.stringify((await api(g.httpUrl, '/api/v1/lorawan/devices', g.adminToken)).body),
+    JSON.stringify((await api(g.httpUrl, '/api/v1/status', g.adminToken)).body),
+  ]
+    .join('\n')
+    .toLowerCase();
+  for (const [name, key] of Object.entries({
+    appKey: APP_KEY,
+    nwkSKey: ABP.nwkSKey,
+    appSKey: ABP.appSKey,
+    sessionNwk: keys.nwkSKey.toString('hex'),
+    sessionApp: keys.appSKey.toString('hex'),
+  })) {
+    t.notOk(seen.includes(key.toLowerCase()), `${name} appears nowhere`);
+  }
+  t.ok(lines.length > 0, 'there were log lines to look at');
+  t.equal(statSync(join(dir, 'lorawan', 'sessions.json')).mode & 0o777, 0o600, 'the session file (it holds session keys) is 0600');
 });

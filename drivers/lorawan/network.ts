@@ -58,6 +58,8 @@ export type Verified =
 export type Transmit = (heard: readonly Heard[], txpk: TxPacket, onAck: (error: string) => void) => boolean;
 
 const JOIN_ACCEPT_DELAY1_S = 5;
+/** The largest PHYPayload a LoRa radio carries (the length field is one byte). */
+const MAX_PHY_PAYLOAD = 255;
 const MAX_FCNT = 0xffffffff;
 
 export class Network {
@@ -86,6 +88,7 @@ export class Network {
   verify(phy: Buffer): Verified | { reject: string } {
     // lora-packet does not check lengths: any frame we take has at least MHDR, FHDR (7) and MIC (4).
     if (phy.length < 12) return { reject: 'bad_frame' };
+    if (phy.length > MAX_PHY_PAYLOAD) return { reject: 'oversize' };
     let p: LoraPacket;
     try {
       p = loraPacket.fromWire(phy);
