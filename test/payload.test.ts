@@ -1,6 +1,6 @@
 // Payload decoding, table-driven: each case is a payload and what it must become.
 import t from 'tap';
-import { PayloadError, decodeTelemetry, type RejectReason } from '../drivers/mqtt/payload.js';
+import { PayloadError, decodeTelemetry, type RejectReason } from '../drivers/payloads/telemetry.js';
 import { parseDeviceTopic } from '../drivers/mqtt/topics.js';
 
 const NOW = Date.UTC(2026, 5, 1, 12, 0, 0);

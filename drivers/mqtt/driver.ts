@@ -15,7 +15,7 @@ import { LogLimiter } from '../../gateway/kernel/log.js';
 import { commandArgs, type Command, type CommandResult } from '../../gateway/contract/types.js';
 import { AccessControl, isLoopback, type Identity } from './access.js';
 import { openListeners, type Listeners } from './listeners.js';
-import { PayloadError, decodeTelemetry } from './payload.js';
+import { PayloadError, decodeTelemetry } from '../payloads/telemetry.js';
 import { commandTopic, parseDeviceTopic, type DeviceTopic } from './topics.js';
 
 const DRIVER = 'mqtt';

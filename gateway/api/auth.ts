@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type SiteConfig } from '../../config/schema.js';
 import { LogLimiter, type Logger } from '../kernel/log.js';
 import type { Metrics } from '../metrics.js';
-import { WindowLimiter, type WindowState } from './rate-limit.js';
+import { WindowLimiter, type WindowState } from '../kernel/rate-window.js';
 import type { TokenStore } from './tokens.js';
 import type {} from '../contract/api.js';
 import { ROLES, type Role } from '../kernel/schema-kit.js';

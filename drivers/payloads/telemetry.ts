@@ -1,4 +1,5 @@
-// Telemetry payload decoding. Accepted forms (on devices/{site}/{zone}/{device}/telemetry):
+// Telemetry payload decoding, for every driver that takes JSON from devices (MQTT
+// devices/{site}/{zone}/{device}/telemetry, HTTP push). Accepted forms:
 //   {"temp": 21.5, "hum": 40, "ts": 1700000000000}      one object of point → value
 //   [{"temp": 21.5, "ts": ...}, {"temp": 21.7, ...}]    an array of such objects
 //   [{"bn": "dev1:", "bt": 1.7e9, "n": "temp", "u": "Cel", "v": 21.5}, ...]   SenML JSON

@@ -1,0 +1,150 @@
+// The HTTP driver, push side: devices POST readings to /ingest/v1/{device} on the local
+// API. Each request is authenticated as that device (bearer, basic or HMAC), rate-limited
+// per device, decoded whole (the MQTT forms, or the device's mapping), and answered 2xx
+// only after its readings are committed. A refused request stores nothing and says why.
+import type { Driver, DriverContext, DriverHealth } from '../../gateway/contract/driver.js';
+import type { SiteView } from '../../gateway/contract/descriptor.js';
+import type { Reading } from '../../gateway/contract/types.js';
+import { storeRejectReason } from '../../gateway/contract/errors.js';
+import { LogLimiter } from '../../gateway/kernel/log.js';
+import { WindowLimiter } from '../../gateway/kernel/rate-window.js';
+import { applyMapping } from '../payloads/mapping.js';
+import { PayloadError, decodeTelemetry } from '../payloads/telemetry.js';
+import { DeviceAuth } from './auth.js';
+import type { HttpDeviceConfig, HttpDriverConfig } from './schema.js';
+
+export interface HttpHealth extends DriverHealth {
+  devices: number;
+  requests: number;
+  accepted: number;
+}
+
+/** What the route answers: a status and a JSON body (and Retry-After for 429). */
+export interface PushAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  retryAfterS?: number;
+}
+
+interface Device {
+  id: string;
+  zone: string;
+  cfg: HttpDeviceConfig;
+  auth: DeviceAuth;
+}
+
+export class HttpDriver implements Driver<HttpHealth> {
+  readonly name = 'http';
+  private ctx: DriverContext | null = null;
+  private readonly devices = new Map<string, Device>();
+  private readonly limiter: WindowLimiter;
+  private readonly logLimit = new LogLimiter(60_000);
+  private stats = { requests: 0, accepted: 0 };
+
+  constructor(
+    readonly cfg: HttpDriverConfig,
+    site: SiteView<HttpDeviceConfig>,
+  ) {
+    for (const d of site.devices) this.devices.set(d.id, { id: d.id, zone: d.zone, cfg: d.config, auth: new DeviceAuth(d.config.auth) });
+    this.limiter = new WindowLimiter(cfg.requestsPerMinute, 60_000, Math.max(16, this.devices.size));
+  }
+
+  async start(ctx: DriverContext): Promise<void> {
+    this.ctx = ctx;
+    for (const d of this.devices.values()) {
+      const a = d.cfg.auth;
+      // The secret comes from the service's environment; without it every push is refused.
+      if (a.hmac && !process.env[a.hmac.secretEnv])
+        ctx.log.error({ device: d.id, env: a.hmac.secretEnv }, 'HMAC secret not set: pushes from this device will be refused');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.ctx = null;
+  }
+
+  /** One POST from a device: `headers` as Node gives them, `body` the raw bytes. */
+  async push(
+    deviceId: string,
+    headers: Record<string, string | string[] | undefined>,
+    body: Buffer,
+    now = Date.now(),
+  ): Promise<PushAnswer> {
+    const ctx = this.ctx;
+    if (!ctx) return { status: 503, body: { error: 'the HTTP driver is not running' } };
+    this.stats.requests++;
+    const device = this.devices.get(deviceId);
+    // An unknown device and a wrong credential look the same from outside.
+    const denied = device ? await device.auth.check(headers, body, now) : 'unknown_device';
+    if (denied) {
+      ctx.authFailure(denied);
+      this.warn(`auth:${deviceId}:${denied}`, { device: deviceId, reason: denied }, 'HTTP push refused: authentication');
+      return { status: 401, body: { error: 'authentication failed' } };
+    }
+    const d = device!;
+    const rate = this.limiter.hit(d.id, now);
+    if (!rate.allowed) {
+      ctx.rateLimited('device_requests');
+      return {
+        status: 429,
+        body: { error: `more than ${rate.limit} requests a minute from "${d.id}"` },
+        retryAfterS: Math.ceil(rate.resetMs / 1000),
+      };
+    }
+    if (body.length > this.cfg.maxBodyBytes) {
+      this.tooLarge();
+      return { status: 413, body: { error: `${body.length}-byte body, limit ${this.cfg.maxBodyBytes} (drivers.http.maxBodyBytes)` } };
+    }
+    let readings: Reading[];
+    try {
+      readings = this.decode(d, body, now);
+    } catch (err) {
+      if (!(err instanceof PayloadError)) throw err;
+      ctx.reject(err.reason);
+      this.warn(`payload:${d.id}:${err.reason}`, { device: d.id, reason: err.reason, err: err.message }, 'HTTP push refused: payload');
+      const status = err.reason === 'too_many_readings' ? 413 : 422;
+      return { status, body: { error: err.message, reason: err.reason, stored: 0 } };
+    }
+    if (readings.length === 0) return { status: 200, body: { stored: 0 } };
+    ctx.devices.seen(d.id, now, this.name, d.zone);
+    try {
+      await ctx.ingest(readings, { waitForSpace: true });
+    } catch (err) {
+      return { status: 503, body: { error: `not stored (${storeRejectReason(err)}): retry later`, stored: 0 }, retryAfterS: 1 };
+    }
+    this.stats.accepted += readings.length;
+    return { status: 200, body: { stored: readings.length } };
+  }
+
+  /** A body over the limit (counted here whether the route or the driver refused it). */
+  tooLarge(): void {
+    this.ctx?.reject('payload_too_large');
+  }
+
+  private decode(d: Device, body: Buffer, now: number): Reading[] {
+    if (!d.cfg.mapping) return decodeTelemetry(body, { device: d.id, now, maxReadings: this.cfg.maxReadingsPerRequest });
+    let doc: unknown;
+    try {
+      doc = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      throw new PayloadError('invalid_json', `not JSON: ${(err as Error).message}`);
+    }
+    const out = applyMapping(doc, d.cfg.mapping, d.id, now);
+    if (out.length > this.cfg.maxReadingsPerRequest) {
+      throw new PayloadError(
+        'too_many_readings',
+        `${out.length} readings, limit ${this.cfg.maxReadingsPerRequest} (drivers.http.maxReadingsPerRequest)`,
+      );
+    }
+    return out;
+  }
+
+  private warn(key: string, fields: Record<string, unknown>, msg: string): void {
+    const { log, suppressed } = this.logLimit.shouldLog(key);
+    if (log) this.ctx?.log.warn({ ...fields, suppressedSinceLastLog: suppressed }, msg);
+  }
+
+  health(): HttpHealth {
+    return { ok: this.ctx !== null, devices: this.devices.size, ...this.stats };
+  }
+}
