@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { hashPassword, sha256Hex } from '../gateway/kernel/secrets.js';
 import { api, freePort, metricValue, removeDir, startGateway, tempDir, waitFor, type TestGateway } from './helpers/gateway.js';
 import { exited, spawnCli } from './helpers/sync-child.js';
+import { outpost } from './helpers/cli.js';
 
 const run = promisify(execFile);
 const TOKEN = 'meter-one-token-0123456789';
@@ -230,4 +231,26 @@ t.test('kill -9 right after a 200: every acknowledged reading is stored', async 
   );
   child.proc.kill('SIGTERM');
   t.equal(await exited(child.proc), 0);
+});
+
+t.test('outpost map test prints what a payload would become; bad input says why', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const file = join(dir, 'site.yaml');
+  writeFileSync(file, stringify({ site: 's', ...(await site(join(dir, 'data'))) }), { mode: 0o600 });
+  const payload = join(dir, 'inv.json');
+  writeFileSync(payload, JSON.stringify({ data: { samples: [{ time: '2026-12-01T10:00:00Z', ac: { w: 1500 }, status: 'ok' }] } }));
+  const r = await outpost(['map', 'test', '--config', file, '--device', 'inverter', '--payload', payload]);
+  t.equal(r.code, 0, r.stderr);
+  t.same(r.stdout.trim().split('\n'), [
+    '2026-12-01T10:00:00.000Z inverter power = 1.5 kW',
+    '2026-12-01T10:00:00.000Z inverter state = "ok"',
+  ]);
+  writeFileSync(payload, JSON.stringify({ data: { samples: [{ time: 'yesterday', ac: { w: 1 } }] } }));
+  const bad = await outpost(['map', 'test', '--config', file, '--device', 'inverter', '--payload', payload]);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /refused \(bad_timestamp\): data\.samples\[0\]\.time: "yesterday" is not a iso timestamp/);
+  const plain = join(dir, 'plain.json');
+  writeFileSync(plain, '{"temp": 20}');
+  t.match((await outpost(['map', 'test', '--config', file, '--device', 'meter-1', '--payload', plain])).stdout, /meter-1 temp = 20/);
 });

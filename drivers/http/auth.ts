@@ -19,11 +19,12 @@ const BASIC_CACHE_MS = 300_000;
 export class DeviceAuth {
   private basicOk: { digest: string; until: number } | null = null;
 
-  constructor(private readonly auth: HttpAuth) {}
+  constructor(private readonly auth: HttpAuth | undefined) {}
 
   /** null when the request is this device's; else the reason (counted, never told to the caller). */
   async check(headers: Headers, body: Buffer, now: number): Promise<string | null> {
     const a = this.auth;
+    if (!a) return 'push_not_configured';
     const authz = header(headers, 'authorization');
     if (a.bearer) {
       const m = /^Bearer\s+(\S+)$/i.exec(authz);

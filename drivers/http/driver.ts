@@ -4,7 +4,10 @@
 // only after its readings are committed. A refused request stores nothing and says why.
 import type { Driver, DriverContext, DriverHealth } from '../../gateway/contract/driver.js';
 import type { SiteView } from '../../gateway/contract/descriptor.js';
-import type { Reading } from '../../gateway/contract/types.js';
+import type { Command, CommandResult, Reading } from '../../gateway/contract/types.js';
+import { Agent } from 'undici';
+import { DevicePoller, Slots } from './poller.js';
+import { httpWrite } from './writes.js';
 import { storeRejectReason } from '../../gateway/contract/errors.js';
 import { LogLimiter } from '../../gateway/kernel/log.js';
 import { WindowLimiter } from '../../gateway/kernel/rate-window.js';
@@ -15,6 +18,7 @@ import type { HttpDeviceConfig, HttpDriverConfig } from './schema.js';
 
 export interface HttpHealth extends DriverHealth {
   devices: number;
+  polled: number;
   requests: number;
   accepted: number;
 }
@@ -40,6 +44,9 @@ export class HttpDriver implements Driver<HttpHealth> {
   private readonly limiter: WindowLimiter;
   private readonly logLimit = new LogLimiter(60_000);
   private stats = { requests: 0, accepted: 0 };
+  private readonly pollers: DevicePoller[] = [];
+  private readonly agent: Agent;
+  private readonly slots: Slots;
 
   constructor(
     readonly cfg: HttpDriverConfig,
@@ -47,6 +54,8 @@ export class HttpDriver implements Driver<HttpHealth> {
   ) {
     for (const d of site.devices) this.devices.set(d.id, { id: d.id, zone: d.zone, cfg: d.config, auth: new DeviceAuth(d.config.auth) });
     this.limiter = new WindowLimiter(cfg.requestsPerMinute, 60_000, Math.max(16, this.devices.size));
+    this.agent = new Agent({ connections: cfg.maxConcurrentPolls, keepAliveTimeout: 30_000 });
+    this.slots = new Slots(cfg.maxConcurrentPolls);
   }
 
   async start(ctx: DriverContext): Promise<void> {
@@ -54,13 +63,33 @@ export class HttpDriver implements Driver<HttpHealth> {
     for (const d of this.devices.values()) {
       const a = d.cfg.auth;
       // The secret comes from the service's environment; without it every push is refused.
-      if (a.hmac && !process.env[a.hmac.secretEnv])
+      if (a?.hmac && !process.env[a.hmac.secretEnv])
         ctx.log.error({ device: d.id, env: a.hmac.secretEnv }, 'HMAC secret not set: pushes from this device will be refused');
+    }
+    for (const d of this.devices.values()) {
+      if (!d.cfg.poll) continue;
+      const p = new DevicePoller(d, d.cfg.poll, d.cfg.mapping, ctx, this.agent, this.slots, this.cfg.maxReadingsPerRequest);
+      this.pollers.push(p);
+      p.start();
     }
   }
 
   async stop(): Promise<void> {
+    for (const p of this.pollers) p.stop();
+    this.pollers.length = 0;
     this.ctx = null;
+    await this.agent.close();
+  }
+
+  owns(device: string): boolean {
+    return this.devices.get(device)?.cfg.write !== undefined;
+  }
+
+  async write(cmd: Command): Promise<CommandResult> {
+    const w = this.devices.get(cmd.device)?.cfg.write;
+    if (!w) return { ok: false, detail: `"${cmd.device}" has no drivers http write template` };
+    if (cmd.action !== 'write') return { ok: false, detail: 'HTTP devices take "write" commands ({point, value})' };
+    return httpWrite(w, cmd, this.agent);
   }
 
   /** One POST from a device: `headers` as Node gives them, `body` the raw bytes. */
@@ -145,6 +174,13 @@ export class HttpDriver implements Driver<HttpHealth> {
   }
 
   health(): HttpHealth {
-    return { ok: this.ctx !== null, devices: this.devices.size, ...this.stats };
+    const failing = this.pollers.filter((p) => p.lastError !== null);
+    return {
+      ok: this.ctx !== null,
+      devices: this.devices.size,
+      ...this.stats,
+      polled: this.pollers.length,
+      ...(failing.length > 0 ? { detail: `polls failing: ${failing.map((p) => `${p.device.id} (${p.lastError})`).join(', ')}` } : {}),
+    };
   }
 }
