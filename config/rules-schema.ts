@@ -155,7 +155,12 @@ export const ActionSchema = Strict(
     ),
     webhook: Type.Optional(
       Strict({
-        url: Type.String({ pattern: '^https?://', description: 'Templated; called once, a failure is recorded as rule.action_failed' }),
+        url: Type.Optional(
+          Type.String({ pattern: '^https?://', description: 'Templated; called once, a failure is recorded as rule.action_failed' }),
+        ),
+        endpoint: Type.Optional(
+          Type.String({ description: 'A webhooks.endpoints id: the firing is delivered durably (signed, retried); give this or url' }),
+        ),
         method: StringEnum(['POST', 'PUT'] as const, { default: 'POST' }),
         headers: Type.Optional(Type.Record(Type.String(), Type.String())),
         body: Type.Optional(Json),

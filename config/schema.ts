@@ -8,6 +8,7 @@ import { DRIVERS } from '../drivers/index.js';
 import { ConditionSchema, RuleSchema } from './rules-schema.js';
 import { Id, Port, Role, Section, Strict, StringEnum } from '../gateway/kernel/schema-kit.js';
 import { SyncSchema } from './sync-schema.js';
+import { WebhooksSchema } from './webhooks-schema.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -179,6 +180,7 @@ export const SiteConfigSchema = Strict(
     timezone: Type.String({ default: 'UTC', description: 'IANA time zone of the site, for rule times of day (e.g. Europe/Berlin)' }),
     rules: Type.Array(RuleSchema, { default: [], description: 'Local automation: see docs/RULES.md' }),
     sync: SyncSchema,
+    webhooks: WebhooksSchema,
     shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10000, description: 'Hard exit deadline on SIGTERM' }),
   },
   { title: 'Outpost site configuration', $defs: { RuleCondition: ConditionSchema } },

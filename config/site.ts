@@ -105,6 +105,11 @@ function crossChecks(cfg: SiteConfig): CrossCheckProblem[] {
         out.push({ path: [...at, 'lock', 'group'], message: `no lock is in group "${a.lock.group}"` });
       if (a.lock && !a.lock.locks && a.lock.group === undefined)
         out.push({ path: [...at, 'lock'], message: 'name locks: [...] or a group' });
+      if (a.webhook && (a.webhook.url === undefined) === (a.webhook.endpoint === undefined))
+        out.push({ path: [...at, 'webhook'], message: 'give exactly one of url and endpoint' });
+      if (a.webhook?.endpoint !== undefined && !cfg.webhooks.endpoints.some((e) => e.id === a.webhook!.endpoint)) {
+        out.push({ path: [...at, 'webhook', 'endpoint'], message: `unknown webhook endpoint "${a.webhook.endpoint}"` });
+      }
       if (a.badge && !lockIds.has(a.badge.lock)) out.push({ path: [...at, 'badge', 'lock'], message: `unknown lock "${a.badge.lock}"` });
       if (a.badge && !(a.badge.list in cfg.allowLists)) {
         out.push({
@@ -125,6 +130,14 @@ function crossChecks(cfg: SiteConfig): CrossCheckProblem[] {
     out.push({ path: ['http', 'tls', 'mode'], message: 'is off, but a cert is given: use mode auto or on' });
   if (tls.redirectPort !== undefined && tls.redirectPort === cfg.http.port)
     out.push({ path: ['http', 'tls', 'redirectPort'], message: 'must differ from http.port' });
+  const hookIds = new Set<string>();
+  cfg.webhooks.endpoints.forEach((e, i) => {
+    if (hookIds.has(e.id)) out.push({ path: ['webhooks', 'endpoints', i, 'id'], message: `webhook endpoint id "${e.id}" is used twice` });
+    hookIds.add(e.id);
+    if (!URL.canParse(e.url)) out.push({ path: ['webhooks', 'endpoints', i, 'url'], message: `not a URL: "${e.url}"` });
+    if ((e.secretEnv === undefined) === (e.secretFile === undefined))
+      out.push({ path: ['webhooks', 'endpoints', i], message: 'give exactly one of secretEnv and secretFile' });
+  });
   const hashes = new Set<string>();
   cfg.http.tokens.forEach((t, i) => {
     if (hashes.has(t.sha256)) out.push({ path: ['http', 'tokens', i, 'sha256'], message: 'the same token is listed twice' });

@@ -2,7 +2,7 @@
 // The `outpost` command for installers: run the daemon, check and create configs, ask a
 // running gateway how it is, query its store, and make credentials. Heavy modules
 // (DuckDB, aedes, fastify) load only in the commands that need them, so help is instant.
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { schemaJson, type SiteConfig } from '../config/schema.js';
@@ -154,6 +154,69 @@ function buildProgram(): Command {
       const { runSyncStatus } = await import('./cli/sync.js');
       console.log(await runSyncStatus(load(o.config).config, o));
     });
+
+  program
+    .command('webhooks')
+    .description('outbound webhooks')
+    .command('dlq')
+    .description('the dead-letter queue: list, retry <id> (send again with a fresh schedule), drop <id>')
+    .addArgument(new Argument('<action>').choices(['list', 'retry', 'drop']))
+    .argument('[id]', 'delivery id (webhook-id), for retry and drop')
+    .addOption(configOption())
+    .option('--endpoint <id>', 'list: only this endpoint')
+    .option('--url <url>', 'gateway API base URL (default: from the config, on loopback)')
+    .option('--token <token>', 'API token with the admin role (default: $OUTPOST_TOKEN or <dataDir>/admin.token)')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        action: 'list' | 'retry' | 'drop',
+        id: string | undefined,
+        o: { config?: string; endpoint?: string; url?: string; token?: string; json?: boolean },
+      ) => {
+        const { runDlq } = await import('./cli/webhooks.js');
+        console.log(await runDlq(load(o.config).config, action, id, o));
+      },
+    );
+
+  program
+    .command('events')
+    .description('stored events')
+    .command('replay')
+    .description('deliver stored events again, in order, to a webhook endpoint (even ones delivered before)')
+    .requiredOption('--since <time>', 'ISO 8601, e.g. 2026-12-01T00:00:00Z')
+    .option('--until <time>', 'ISO 8601 (default: now)')
+    .option('--type <glob>', 'event type, e.g. alert.*')
+    .option('--subject <id>', 'only this subject (device, lock, alert)')
+    .requiredOption('--to <endpoint>', 'a webhooks.endpoints id')
+    .addOption(configOption())
+    .option('--url <url>', 'gateway API base URL (default: from the config, on loopback)')
+    .option('--token <token>', 'API token with the admin role (default: $OUTPOST_TOKEN or <dataDir>/admin.token)')
+    .action(
+      async (o: {
+        since: string;
+        until?: string;
+        type?: string;
+        subject?: string;
+        to: string;
+        config?: string;
+        url?: string;
+        token?: string;
+      }) => {
+        const { apiCall, apiTarget } = await import('./cli/client.js');
+        const body = {
+          endpoint: o.to,
+          since: o.since,
+          ...(o.until ? { until: o.until } : {}),
+          ...(o.type ? { type: o.type } : {}),
+          ...(o.subject ? { subject: o.subject } : {}),
+        };
+        const r = await apiCall<{ events: number }>(apiTarget(load(o.config).config, o), '/api/v1/webhooks/replay', {
+          method: 'POST',
+          body,
+        });
+        console.log(`${r.events} events queued for delivery to ${o.to}`);
+      },
+    );
 
   // Each driver's own commands (outpost modbus plan, outpost discover cameras, ...).
   const discover = program.command('discover').description('find devices on the local network');

@@ -31,6 +31,7 @@ import { lastSeenByDevice, latestValues } from './store/queries.js';
 import { RetentionService } from './store/retention-service.js';
 import { StoreWriter } from './store/writer.js';
 import { Supervisor } from './supervisor.js';
+import { WebhookService } from './webhooks/service.js';
 
 export interface GatewayOptions {
   config: SiteConfig;
@@ -65,6 +66,7 @@ export class Gateway {
   locks!: LockController;
   rules!: RulesHost;
   sync: Uploader | null = null;
+  webhooks!: WebhookService;
   alerts!: AlertStore;
   private readonly started: Service[] = [];
 
@@ -115,6 +117,11 @@ export class Gateway {
       { path: resolve(dataDir, config.sync.credentialsFile), what: 'the cloud credentials' },
       { path: tlsFiles(config.http, dataDir).keyFile, what: 'the local API TLS key' },
       ...drivers.files,
+      ...config.webhooks.endpoints.flatMap((e) =>
+        e.secretFile !== undefined
+          ? [{ path: resolve(dataDir, e.secretFile), what: `the signing secret of webhook endpoint ${e.id}` }]
+          : [],
+      ),
       { path: join(dataDir, STAGED_CONFIG_FILE), what: 'a site config staged by the cloud' },
       ...(configFile && drivers.inline.length > 0
         ? [{ path: configFile, what: `the site config, which holds secrets inline (${drivers.inline.join(', ')})` }]
@@ -148,6 +155,22 @@ export class Gateway {
           }
           this.db?.close();
         },
+      },
+      // Right after the store: events committed while everything else stops still get their rows.
+      {
+        name: 'webhooks',
+        start: async () => {
+          this.webhooks = new WebhookService({
+            instance: this.db.instance,
+            config: config.webhooks,
+            dataDir: this.dataDir,
+            metrics: this.metrics,
+            log: log.child({ component: 'webhooks' }),
+            onCommittedEvents: (fn) => this.bus.on('committed', (_readings, events) => fn(events)),
+          });
+          await this.webhooks.start();
+        },
+        stop: () => this.webhooks?.stop() ?? Promise.resolve(),
       },
       {
         name: 'api',
@@ -244,6 +267,7 @@ export class Gateway {
       db: this.db.instance,
       locks: this.locks,
       alerts: this.alerts,
+      webhooks: this.webhooks,
       health: () => ({
         phase: this.phase,
         driversDown:
@@ -273,6 +297,15 @@ export class Gateway {
       locks: this.locks,
       allowLists: this.config.allowLists,
       emitEvent: (type, data, subject) => this.emitEvent(type, 'rules', data, subject),
+      enqueueWebhook: (endpoint, data, subject) =>
+        this.webhooks.enqueueTo(endpoint, {
+          id: randomUUID(),
+          ts: Date.now(),
+          type: 'rule.webhook',
+          source: `/outpost/${this.config.site}/rules`,
+          subject,
+          data,
+        }),
     });
     const executor = new ActionExecutor(targets, this.metrics, this.log.child({ component: 'rules' }));
     const { rules, timezone, site, devices } = this.config;
@@ -334,6 +367,7 @@ export class Gateway {
       api: this.api
         ? { url: this.api.url, host: this.config.http.host, port: this.api.port, tls: this.api.tls ? apiTlsSummary(this.api.tls) : null }
         : null,
+      webhooks: this.webhooks?.status() ?? {},
       rssBytes: process.memoryUsage.rss(),
     };
   }

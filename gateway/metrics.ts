@@ -50,6 +50,12 @@ export class Metrics extends MetricRegistry {
     'Time from a row being queued to its commit',
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   );
+  readonly webhookDeliveries = this.counter(
+    'outpost_webhook_deliveries_total',
+    'Webhook delivery outcomes by endpoint and result (delivered, failed_attempt, dead, disabled)',
+    ['endpoint', 'result'],
+  );
+  readonly webhookPending = this.gauge('outpost_webhook_pending', 'Webhook deliveries waiting to be sent, by endpoint', ['endpoint']);
   readonly sync = syncMetrics(this);
   private readonly ofDrivers = new Map<string, unknown>((DRIVERS as readonly AnyDriverDescriptor[]).map((d) => [d.name, d.metrics(this)]));
 

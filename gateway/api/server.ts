@@ -17,6 +17,8 @@ import { registerLockRoutes } from './locks.js';
 import { registerReadRoutes, type ReadDeps } from './routes.js';
 import { resolveApiTls, type ApiTls } from './tls.js';
 import type { TokenStore } from './tokens.js';
+import type { WebhookService } from '../webhooks/service.js';
+import { registerWebhookRoutes } from './webhooks.js';
 
 export interface ApiDeps extends ReadDeps, Omit<ActDeps, 'queryLimits' | 'countQuery'> {
   http: SiteConfig['http'];
@@ -26,6 +28,7 @@ export interface ApiDeps extends ReadDeps, Omit<ActDeps, 'queryLimits' | 'countQ
   tokens: TokenStore;
   locks: LockController;
   alerts: AlertStore;
+  webhooks: WebhookService;
   /** Routes the drivers add (their descriptors' `routes`). */
   driverRoutes(app: FastifyInstance): void;
 }
@@ -83,6 +86,7 @@ export async function startApi(deps: ApiDeps): Promise<Api> {
   registerActRoutes(app, { ...deps, queryLimits: http.query, countQuery: (outcome) => metrics.sqlQueries.inc({ outcome }) });
   registerLockRoutes(app, deps.locks);
   registerAlertRoutes(app, deps.alerts);
+  registerWebhookRoutes(app, deps.webhooks);
   deps.driverRoutes(app);
   await app.listen({ host: http.host, port: http.port });
   const addr = app.server.address();

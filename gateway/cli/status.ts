@@ -1,6 +1,7 @@
 // `outpost status`: asks the running gateway how it is doing.
 import type { SiteConfig } from '../../config/schema.js';
 import type { DriverStatus } from '../supervisor.js';
+import type { EndpointStatus } from '../webhooks/service.js';
 import { apiCall, apiTarget } from './client.js';
 
 interface StatusBody {
@@ -17,6 +18,7 @@ interface StatusBody {
     port: number;
     tls: { source: string; certFile: string; fingerprint256: string; pin: string; validTo: string } | null;
   } | null;
+  webhooks?: Record<string, EndpointStatus>;
   rssBytes: number;
 }
 
@@ -37,6 +39,10 @@ export async function runStatus(config: SiteConfig, opts: { url?: string; token?
     ...Object.entries(s.drivers).map(
       ([name, d]) =>
         `driver ${name}: ${d.state}${d.ok ? '' : ' (unhealthy)'}${d.restarts ? `, ${d.restarts} restarts` : ''}${d.lastError ? `, last error: ${d.lastError}` : ''}${d.detail ? `\n  ${d.detail}` : ''}`,
+    ),
+    ...Object.entries(s.webhooks ?? {}).map(
+      ([id, w]) =>
+        `webhook ${id}: ${w.disabled ? 'disabled (410 Gone)' : 'enabled'}, ${w.pending} pending, ${w.inFlight} in flight${w.lastError ? `, last error: ${w.lastError}${w.lastErrorAt ? ` (${new Date(w.lastErrorAt).toISOString()})` : ''}` : ''}`,
     ),
   ];
   return lines.join('\n');

@@ -19,6 +19,8 @@ export interface ActionTargets {
   locksInGroup(group: string): string[];
   publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void>;
   emitEvent(type: string, data: unknown, subject?: string): Promise<void>;
+  /** Records a durable, signed delivery to a configured endpoint (gateway/webhooks/). */
+  enqueueWebhook(endpoint: string, data: unknown, subject: string): Promise<void>;
 }
 
 export class ActionExecutor {
@@ -104,7 +106,11 @@ export class ActionExecutor {
     } else if (a.publish) {
       const payload = typeof a.publish.payload === 'string' ? a.publish.payload : JSON.stringify(a.publish.payload ?? null);
       await this.targets.publish(a.publish.topic, Buffer.from(payload), (a.publish.qos ?? 0) as 0 | 1);
-    } else if (a.webhook) {
+    } else if (a.webhook?.endpoint !== undefined) {
+      // Durable: the row is written now, delivery (with retries) happens in gateway/webhooks/.
+      const data = a.webhook.body ?? { rule: f.rule, key: f.key, context: f.context };
+      await this.targets.enqueueWebhook(a.webhook.endpoint, data, f.context.device ?? f.context.subject ?? f.rule);
+    } else if (a.webhook?.url !== undefined) {
       const w = a.webhook;
       const body =
         w.body === undefined
@@ -112,7 +118,7 @@ export class ActionExecutor {
           : typeof w.body === 'string'
             ? w.body
             : JSON.stringify(w.body);
-      const res = await fetch(w.url, {
+      const res = await fetch(w.url!, {
         method: w.method,
         headers: { 'content-type': 'application/json', ...(w.headers ?? {}) },
         body,

@@ -1,6 +1,6 @@
 // What rules' actions act on (actions.ts), wired to the gateway's parts: alerts, device
 // writes through the drivers, locks through the audited lock controller, MQTT publishes
-// through whichever running driver can publish, and events.
+// through whichever running driver can publish, events, and durable webhook deliveries.
 import type { AlertStore } from '../alerts.js';
 import { isPublisher } from '../contract/driver.js';
 import type { LockController } from '../locks.js';
@@ -13,6 +13,7 @@ export interface TargetParts {
   locks: LockController;
   allowLists: Readonly<Record<string, readonly string[]>>;
   emitEvent(type: string, data: unknown, subject?: string): Promise<void>;
+  enqueueWebhook(endpoint: string, data: unknown, subject: string): Promise<void>;
 }
 
 export function ruleTargets(p: TargetParts): ActionTargets {
@@ -33,5 +34,6 @@ export function ruleTargets(p: TargetParts): ActionTargets {
       return publisher.publish(topic, payload, qos);
     },
     emitEvent: (type, data, subject) => p.emitEvent(type, data, subject),
+    enqueueWebhook: (endpoint, data, subject) => p.enqueueWebhook(endpoint, data, subject),
   };
 }

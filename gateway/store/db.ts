@@ -40,6 +40,22 @@ const DDL = [
      created_at TIMESTAMPTZ NOT NULL,
      PRIMARY KEY (identity, key)
    )`,
+  // Outbound webhook deliveries (gateway/webhooks/): written before the first attempt, so a
+  // pending one survives restarts; `seq` orders deliveries of one endpoint and subject.
+  `CREATE TABLE IF NOT EXISTS webhook_deliveries (
+     id VARCHAR PRIMARY KEY,
+     seq BIGINT NOT NULL,
+     endpoint VARCHAR NOT NULL,
+     event_id VARCHAR NOT NULL,
+     subject VARCHAR NOT NULL,
+     payload JSON NOT NULL,
+     attempts INTEGER NOT NULL,
+     next_at TIMESTAMPTZ NOT NULL,
+     state VARCHAR NOT NULL,
+     last_error VARCHAR,
+     created_at TIMESTAMPTZ NOT NULL,
+     updated_at TIMESTAMPTZ NOT NULL
+   )`,
   `CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)`,
   `INSERT INTO meta VALUES ('schema_version', '1') ON CONFLICT DO NOTHING`,
 ];

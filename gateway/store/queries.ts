@@ -2,7 +2,7 @@
 // Each call takes its own short-lived connection so concurrent API requests never share
 // one DuckDB connection (and never block the group-commit writer).
 import type { DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
-import type { ReadingValue } from '../contract/types.js';
+import type { OutpostEvent, ReadingValue } from '../contract/types.js';
 import { withConnection } from '../kernel/duckdb.js';
 import { parseBucket } from '../kernel/query-params.js';
 
@@ -119,15 +119,40 @@ export async function queryEvents(instance: DuckDBInstance, f: EventFilter): Pro
                ORDER BY seq DESC LIMIT ${Math.trunc(f.limit)}`;
   const rows = await withConnection(instance, async (c) => (await c.runAndReadAll(sql, params)).getRows());
   return rows.map((r) => ({
-    specversion: '1.0',
-    id: r[1],
-    source: r[4],
-    type: r[3],
-    time: iso(r[2] as number),
-    ...(r[5] !== null ? { subject: r[5] } : {}),
-    ...(r[6] !== null ? { datacontenttype: 'application/json', data: JSON.parse(r[6] as string) as unknown } : {}),
+    ...cloudEvent({
+      id: r[1] as string,
+      ts: r[2] as number,
+      type: r[3] as string,
+      source: r[4] as string,
+      ...(r[5] !== null ? { subject: r[5] as string } : {}),
+      ...(r[6] !== null ? { data: JSON.parse(r[6] as string) as unknown } : {}),
+    }),
     outpostseq: r[0],
   }));
+}
+
+export interface CloudEvent {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  time: string;
+  subject?: string;
+  datacontenttype?: 'application/json';
+  data?: unknown;
+}
+
+/** An event in CloudEvents 1.0 JSON form (the API's and the webhooks' shape). */
+export function cloudEvent(e: OutpostEvent): CloudEvent {
+  return {
+    specversion: '1.0',
+    id: e.id,
+    source: e.source,
+    type: e.type,
+    time: iso(e.ts),
+    ...(e.subject !== undefined ? { subject: e.subject } : {}),
+    ...(e.data !== undefined ? { datacontenttype: 'application/json', data: e.data } : {}),
+  };
 }
 
 /** Last reading time per device, to seed the device registry at start. */
