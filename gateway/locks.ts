@@ -91,7 +91,12 @@ export class LockController {
   }
 
   /** Checks authorisation, drives the device, and audits the attempt whatever the outcome. */
-  async operate(id: string, action: LockAction, actor: Actor, opts: { seconds?: number; reason?: string } = {}): Promise<LockOutcome> {
+  async operate(
+    id: string,
+    action: LockAction,
+    actor: Actor,
+    opts: { seconds?: number; reason?: string; correlationId?: string } = {},
+  ): Promise<LockOutcome> {
     const lock = this.locks.get(id);
     const audit = async (granted: boolean, detail: string, extra: Record<string, unknown> = {}) => {
       await this.emit(
@@ -105,6 +110,7 @@ export class LockController {
           via: actor.via,
           reason: opts.reason ?? null,
           detail,
+          ...(opts.correlationId ? { correlationId: opts.correlationId } : {}),
           ...extra,
         },
         id,

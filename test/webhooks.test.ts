@@ -284,8 +284,9 @@ t.test('outpost events replay re-delivers stored events in order, even delivered
   const { r, g } = await setup(t, () => 204);
   const from = new Date(Date.now() - 1000).toISOString();
   await g.gw.emitEvent('alert.raised', 'alerts', { n: 1 }, 'x');
-  await g.gw.emitEvent('access.granted', 'access', { n: 2 }, 'y');
-  await g.gw.emitEvent('device.online', 'mqtt', { n: 3 }, 'z'); // not subscribed: replay sends it anyway
+  // One subject: deliveries are ordered per subject (others may overtake each other).
+  await g.gw.emitEvent('access.granted', 'access', { n: 2 }, 'x');
+  await g.gw.emitEvent('device.online', 'mqtt', { n: 3 }, 'x'); // not subscribed: replay sends it anyway
   await waitFor(() => (r.hits.length >= 2 ? true : undefined), 'the live deliveries');
   const out = await outpost(['events', 'replay', '--since', from, '--to', 'ops', '--url', g.httpUrl, '--token', g.adminToken]);
   t.match(out.stdout, /3 events queued for delivery to ops/, out.stderr);
@@ -309,4 +310,30 @@ t.test('outpost events replay re-delivers stored events in order, even delivered
   t.match(typed.stdout, /1 events queued/);
   const unknown = await outpost(['events', 'replay', '--since', from, '--to', 'nope', '--url', g.httpUrl, '--token', g.adminToken]);
   t.not(unknown.code, 0, 'an unknown endpoint is refused');
+});
+
+t.test('one id follows a rule firing: rule.fired, the alert and the webhook share it (CloudEvents outpostcorrelationid)', async (t) => {
+  const { r, g } = await setup(t, () => 204, {
+    rules: [
+      {
+        id: 'hot',
+        when: { reading: { device: 'sensor-1', point: 'temp' } },
+        if: { value: { op: '>', value: 30 } },
+        then: [{ alert: { severity: 'high', message: 'hot' } }, { webhook: { endpoint: 'ops' } }],
+      },
+    ],
+  });
+  // Rules see readings on the bus, as a driver's ingest hands them over.
+  g.gw.bus.emit('readings', [{ ts: Date.now(), device: 'sensor-1', point: 'temp', value: 35 }]);
+  await waitFor(() => (r.hits.length >= 2 ? true : undefined), 'the alert event and the rule webhook delivered', 8000);
+  const bodies = r.hits.map((h) => JSON.parse(h.body) as { type: string; outpostcorrelationid?: string });
+  const ids = new Set(bodies.map((b) => b.outpostcorrelationid));
+  t.equal(ids.size, 1, `one correlation id across ${bodies.map((b) => b.type).join(', ')}`);
+  t.match([...ids][0], /^[0-9a-f-]{36}$/);
+  const fired = await api<{ events: { type: string; data: { correlationId?: string } }[] }>(
+    g.httpUrl,
+    '/api/v1/events?type=rule.fired',
+    g.adminToken,
+  );
+  t.equal(fired.body.events[0]?.data.correlationId, [...ids][0], 'rule.fired carries it too');
 });

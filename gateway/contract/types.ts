@@ -28,6 +28,8 @@ interface CommandBase {
   device: string;
   /** Who asked, as `<via>:<name>` (api:reception, rule:door-open, cloud:office:ops). */
   requestedBy: string;
+  /** The chain this command belongs to (a rule firing's id), when there is one. */
+  correlationId?: string;
 }
 
 /** Set one point of a device: a coil, a register, a relay behind an HTTP call. */

@@ -13,7 +13,12 @@ import type { Action, Severity } from '../../config/rules-schema.js';
 export interface ActionTargets {
   raiseAlert(a: { key: string; rule: string; severity: Severity; message: string; data: unknown }): Promise<unknown>;
   write(cmd: Command): Promise<CommandResult>;
-  operateLock(id: string, action: LockAction, actor: Actor, opts: { seconds?: number; reason?: string }): Promise<LockOutcome>;
+  operateLock(
+    id: string,
+    action: LockAction,
+    actor: Actor,
+    opts: { seconds?: number; reason?: string; correlationId?: string },
+  ): Promise<LockOutcome>;
   denyLock(id: string, action: LockAction, actor: Actor, detail: string): Promise<LockOutcome>;
   allowList(name: string): readonly string[] | undefined;
   locksInGroup(group: string): string[];
@@ -36,23 +41,28 @@ export class ActionExecutor {
 
   private async fire(f: Firing): Promise<void> {
     this.metrics.rulesFirings.inc({ rule: f.rule });
-    void this.targets.emitEvent('rule.fired', { rule: f.rule, key: f.key, context: f.context }, f.rule).catch(() => undefined);
+    // One id follows the chain a firing starts (rule.fired → alert → access / command /
+    // webhook): events carry it as data.correlationId, CloudEvents as outpostcorrelationid.
+    const correlationId = crypto.randomUUID();
+    void this.targets
+      .emitEvent('rule.fired', { rule: f.rule, key: f.key, context: f.context, correlationId }, f.rule)
+      .catch(() => undefined);
     for (const action of f.actions) {
       const kind = Object.keys(action)[0] ?? 'unknown';
       try {
-        await this.run(f, action);
+        await this.run(f, action, correlationId);
         this.metrics.rulesActions.inc({ kind, result: 'ok' });
       } catch (err) {
         this.metrics.rulesActions.inc({ kind, result: 'error' });
         this.log.warn({ rule: f.rule, action: kind, err: (err as Error).message }, 'rule action failed');
         void this.targets
-          .emitEvent('rule.action_failed', { rule: f.rule, action, error: (err as Error).message }, f.rule)
+          .emitEvent('rule.action_failed', { rule: f.rule, action, error: (err as Error).message, correlationId }, f.rule)
           .catch(() => undefined);
       }
     }
   }
 
-  private async run(f: Firing, a: Action): Promise<void> {
+  private async run(f: Firing, a: Action, correlationId: string): Promise<void> {
     const by = `rule:${f.rule}`;
     if (a.alert) {
       await this.targets.raiseAlert({
@@ -60,7 +70,7 @@ export class ActionExecutor {
         rule: f.rule,
         severity: a.alert.severity,
         message: a.alert.message,
-        data: f.context,
+        data: { ...f.context, correlationId },
       });
     } else if (a.write) {
       const r = await this.targets.write({
@@ -70,6 +80,7 @@ export class ActionExecutor {
         point: a.write.point,
         value: a.write.value,
         requestedBy: by,
+        correlationId,
       });
       if (!r.ok) throw new Error(r.detail ?? 'write failed');
     } else if (a.lock) {
@@ -82,6 +93,7 @@ export class ActionExecutor {
           this.targets.operateLock(id, a.lock!.action, actor, {
             ...(a.lock!.seconds !== undefined ? { seconds: a.lock!.seconds } : {}),
             reason: `rule ${f.rule}`,
+            correlationId,
           }),
         ),
       );
@@ -101,6 +113,7 @@ export class ActionExecutor {
       const o = await this.targets.operateLock(lock, 'unlock', actor, {
         ...(a.badge.seconds !== undefined ? { seconds: a.badge.seconds } : {}),
         reason: `rule ${f.rule}, allow-list ${list}`,
+        correlationId,
       });
       if (!o.granted) throw new Error(o.detail);
     } else if (a.publish) {
@@ -108,13 +121,13 @@ export class ActionExecutor {
       await this.targets.publish(a.publish.topic, Buffer.from(payload), (a.publish.qos ?? 0) as 0 | 1);
     } else if (a.webhook?.endpoint !== undefined) {
       // Durable: the row is written now, delivery (with retries) happens in gateway/webhooks/.
-      const data = a.webhook.body ?? { rule: f.rule, key: f.key, context: f.context };
+      const data = a.webhook.body ?? { rule: f.rule, key: f.key, context: f.context, correlationId };
       await this.targets.enqueueWebhook(a.webhook.endpoint, data, f.context.device ?? f.context.subject ?? f.rule);
     } else if (a.webhook?.url !== undefined) {
       const w = a.webhook;
       const body =
         w.body === undefined
-          ? JSON.stringify({ rule: f.rule, key: f.key, context: f.context })
+          ? JSON.stringify({ rule: f.rule, key: f.key, context: f.context, correlationId })
           : typeof w.body === 'string'
             ? w.body
             : JSON.stringify(w.body);

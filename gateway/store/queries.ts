@@ -140,6 +140,8 @@ export interface CloudEvent {
   subject?: string;
   datacontenttype?: 'application/json';
   data?: unknown;
+  /** Extension: the id shared by the events of one rule firing's chain. */
+  outpostcorrelationid?: string;
 }
 
 /** An event in CloudEvents 1.0 JSON form (the API's and the webhooks' shape). */
@@ -152,7 +154,16 @@ export function cloudEvent(e: OutpostEvent): CloudEvent {
     time: iso(e.ts),
     ...(e.subject !== undefined ? { subject: e.subject } : {}),
     ...(e.data !== undefined ? { datacontenttype: 'application/json', data: e.data } : {}),
+    ...(correlationOf(e.data) !== undefined ? { outpostcorrelationid: correlationOf(e.data) } : {}),
   };
+}
+
+/** The chain id events of one rule firing share (data.correlationId; an alert's in data.data), as a CloudEvents extension. */
+function correlationOf(data: unknown, depth = 0): string | undefined {
+  if (!data || typeof data !== 'object') return undefined;
+  const d = data as { correlationId?: unknown; data?: unknown };
+  if (typeof d.correlationId === 'string') return d.correlationId;
+  return depth === 0 ? correlationOf(d.data, 1) : undefined;
 }
 
 /** Last reading time per device, to seed the device registry at start. */

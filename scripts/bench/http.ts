@@ -2,12 +2,15 @@
 // `clients` keep-alive clients (undici, in a child process so this process measures the
 // gateway alone) POST `batch`-reading bodies to /ingest/v1/{device}, each as its own device
 // with a bearer token: readings/s committed (each 200 comes after the commit), CPU, RSS.
-// Baseline in the same run: a bare fastify route that only parses the same body.
+// Baseline in the same run: a bare fastify route that only parses the same body. Then
+// webhook delivery: events/s to a local receiver, signatures on, each delivery durable first.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { sha256Hex } from '../../gateway/kernel/secrets.js';
 import { int, num, parseOptions } from './lib/cli.js';
 import { Child, Guard, LOOPBACK, libScript } from './lib/procs.js';
-import { printReport, progress } from './lib/report.js';
+import { printReport, progress, sleep } from './lib/report.js';
 import { Peaks, UsageWindow, peaksMB } from './lib/sampling.js';
 import { benchSite, startGateway } from './lib/site.js';
 import { round } from './lib/stats.js';
@@ -29,6 +32,36 @@ async function drive(
   peaks.stop();
   await load.stop();
   return { ...result, window, peaks: peaksMB(peaks) };
+}
+
+/** Webhook delivery: `events` alert events committed at once, delivered signed to a local receiver. */
+async function webhookRun(guard: Guard, events: number) {
+  let received = 0;
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received++;
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, LOOPBACK, r));
+  process.env.OUTPOST_BENCH_WEBHOOK_SECRET = 'whsec_' + Buffer.from('bench-secret-bench-secret').toString('base64');
+  const url = `http://${LOOPBACK}:${(receiver.address() as AddressInfo).port}/hook`;
+  const site = benchSite(guard.tempDir('http-webhooks'), {
+    webhooks: { endpoints: [{ id: 'bench', url, secretEnv: 'OUTPOST_BENCH_WEBHOOK_SECRET', types: ['alert.*'], concurrency: 8 }] },
+  });
+  const { gw } = await startGateway(site, 'bench.yaml');
+  try {
+    const t0 = performance.now();
+    // Distinct subjects: per-subject ordering would otherwise serialise them.
+    await Promise.all(Array.from({ length: events }, (_, i) => gw.emitEvent('alert.raised', 'bench', { i }, `s-${i % 256}`)));
+    while (received < events && performance.now() - t0 < 300_000) await sleep(10);
+    const seconds = (performance.now() - t0) / 1000;
+    return { events, delivered: received, perSec: round(received / seconds, 0)! };
+  } finally {
+    await gw.stop();
+    await new Promise((r) => receiver.close(r));
+  }
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -57,13 +90,15 @@ export async function main(argv: string[]): Promise<void> {
     } finally {
       await gw.stop();
     }
+    log('webhook delivery');
+    const webhooks = await webhookRun(guard, 5_000);
     const ratio = round(gateway.readingsPerSec / bare.readingsPerSec);
     printReport(
       'http',
-      { ...opts, bareFastify: bare, gateway, ratioVsBare: ratio },
+      { ...opts, bareFastify: bare, gateway, ratioVsBare: ratio, webhooks },
       `http: ${gateway.readingsPerSec} readings/s committed from ${opts.clients} keep-alive clients × ${opts.batch}-reading batches ` +
         `(${ratio}× a bare fastify route parsing the same bodies, ${bare.readingsPerSec}/s); p99 ${gateway.p99Ms} ms vs ${bare.p99Ms} ms; ` +
-        `gateway CPU ${gateway.window.cpuPercent}%, peak RSS ${gateway.peaks.peakRssMB} MB`,
+        `gateway CPU ${gateway.window.cpuPercent}%, peak RSS ${gateway.peaks.peakRssMB} MB; webhooks: ${webhooks.perSec} signed deliveries/s (${webhooks.delivered}/${webhooks.events})`,
     );
   } finally {
     guard.release();
