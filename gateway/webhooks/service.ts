@@ -60,6 +60,8 @@ const orderKey = (d: Pick<Delivery, 'subject' | 'id'>) => (d.subject === '' ? `#
 /** Catch-up at start reads at most this many events a round, for at most this many rounds. */
 const CATCH_UP_BATCH = 5_000;
 const CATCH_UP_ROUNDS = 200;
+const DELIVERED_FLUSH_MS = 10;
+const MAX_CACHED_PAYLOADS = 2_000;
 /** One replay re-delivers at most this many events (narrow the range for more). */
 export const MAX_REPLAY = 100_000;
 
@@ -73,6 +75,11 @@ export class WebhookService {
   private timer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private stopping = false;
+  private readonly delivered: { id: string; attempts: number; at: number }[] = [];
+  /** Bodies of fresh deliveries, so a first attempt need not read the row back (bounded; the store has them all). */
+  private readonly payloads = new Map<string, string>();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: WebhookServiceOptions) {
     this.store = new DeliveryStore(o.instance);
@@ -121,6 +128,30 @@ export class WebhookService {
     // An attempt cut short stays pending with its attempt count: it is sent again after the restart.
     this.abort.abort();
     await Promise.allSettled([...this.inFlight]);
+    await this.flushDelivered();
+  }
+
+  /**
+   * Successes are marked in batches (one commit per DELIVERED_FLUSH_MS, not one per
+   * delivery); a crash inside that window sends them again, with the same webhook-id.
+   */
+  private markDelivered(id: string, attempts: number, at: number): void {
+    this.delivered.push({ id, attempts, at });
+    this.flushTimer ??= setTimeout(() => void this.flushDelivered(), DELIVERED_FLUSH_MS);
+  }
+
+  private flushDelivered(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const batch = this.delivered.splice(0);
+    if (batch.length > 0) {
+      this.flushing = this.flushing
+        .then(() => this.store.markDelivered(batch))
+        .catch((err: Error) =>
+          this.o.log.error({ err, deliveries: batch.length }, 'delivered webhooks not marked: they will be sent again after a restart'),
+        );
+    }
+    return this.flushing;
   }
 
   private secret(cfg: WebhookEndpoint): string {
@@ -202,8 +233,9 @@ export class WebhookService {
         eventIds,
         replay,
       );
-      for (const { ep, d } of made) {
+      for (const { ep, d, payload } of made) {
         if (!inserted.has(d.id)) continue; // recorded already (live and catch-up met)
+        if (this.payloads.size < MAX_CACHED_PAYLOADS) this.payloads.set(d.id, payload);
         this.add(ep, { ...d, attempts: 0, nextAt: now, state: 'pending', lastError: null });
         await this.bound(ep);
         this.setPending(ep);
@@ -226,6 +258,7 @@ export class WebhookService {
   }
 
   private remove(ep: Endpoint, d: Delivery): void {
+    this.payloads.delete(d.id);
     const k = orderKey(d);
     const q = ep.queues.get(k);
     const i = q?.indexOf(d) ?? -1;
@@ -286,7 +319,7 @@ export class WebhookService {
     ep.busy.add(k);
     let result: AttemptResult = { kind: 'aborted' };
     try {
-      const body = await this.store.payload(d.id);
+      const body = this.payloads.get(d.id) ?? (await this.store.payload(d.id));
       if (body === undefined) return this.remove(ep, d);
       const headers = {
         'content-type': 'application/cloudevents+json',
@@ -311,7 +344,7 @@ export class WebhookService {
     const attempts = d.attempts + 1;
     if (r.kind === 'aborted') return;
     if (r.kind === 'delivered') {
-      await this.store.update(d.id, 'delivered', attempts, now, null);
+      this.markDelivered(d.id, attempts, now);
       this.remove(ep, d);
       this.o.metrics.webhookDeliveries.inc({ endpoint, result: 'delivered' });
     } else if (r.kind === 'gone') {

@@ -177,6 +177,26 @@ export class DeliveryStore {
     return r ? toDelivery(r) : undefined;
   }
 
+  /** Marks deliveries delivered in one transaction (one commit for a burst of successes). */
+  async markDelivered(batch: readonly { id: string; attempts: number; at: number }[]): Promise<void> {
+    if (batch.length === 0) return;
+    await withConnection(this.instance, async (c) => {
+      await c.run('BEGIN');
+      try {
+        for (const d of batch) {
+          await c.run(
+            `UPDATE webhook_deliveries SET state = 'delivered', attempts = $2, next_at = ${ts(3)}, last_error = NULL, updated_at = now() WHERE id = $1`,
+            [d.id, d.attempts, d.at],
+          );
+        }
+        await c.run('COMMIT');
+      } catch (err) {
+        await c.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
   async update(id: string, state: DeliveryState, attempts: number, nextAt: number, lastError: string | null): Promise<void> {
     await this.run(
       `UPDATE webhook_deliveries SET state = $2, attempts = $3, next_at = ${ts(4)}, last_error = $5, updated_at = now() WHERE id = $1`,
