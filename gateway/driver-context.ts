@@ -30,6 +30,7 @@ export function driverContexts(deps: ContextDeps): (name: string, fail: (err: Er
 
 function driverContext(name: string, deps: ContextDeps, storeDropLog: LogLimiter, fail: (err: Error) => void): DriverContext {
   const log = deps.log.child({ driver: name });
+  const inputLog = new LogLimiter(60_000);
   const { metrics } = deps;
   const reject = (reason: string, count = 1) => {
     metrics.rejects.inc({ driver: name, reason }, count);
@@ -61,6 +62,10 @@ function driverContext(name: string, deps: ContextDeps, storeDropLog: LogLimiter
     emitEvent: (type, data, subject) => deps.emitEvent(type, name, data, subject),
     recall: (point) => deps.recall(point),
     reject,
+    warnLimited: (key, fields, msg) => {
+      const { log: shouldLog, suppressed } = inputLog.shouldLog(key);
+      if (shouldLog) log.warn({ ...fields, suppressedSinceLastLog: suppressed }, msg);
+    },
     authFailure: (reason) => metrics.authFailures.inc({ surface: name, reason }),
     rateLimited: (kind) => metrics.rateLimited.inc({ surface: name, kind }),
     fail,

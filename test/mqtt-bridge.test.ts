@@ -210,6 +210,7 @@ t.test('a QoS 1 message the store refuses is not acknowledged: the broker sends 
     },
     offer: async () => true,
     reject: () => undefined,
+    warnLimited: () => undefined,
   } as unknown as DriverContext;
   await driver.start(ctx);
   t.teardown(() => driver.stop());

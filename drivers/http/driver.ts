@@ -9,7 +9,6 @@ import { Agent } from 'undici';
 import { DevicePoller, Slots } from './poller.js';
 import { httpWrite } from './writes.js';
 import { storeRejectReason } from '../../gateway/contract/errors.js';
-import { LogLimiter } from '../../gateway/kernel/log.js';
 import { WindowLimiter } from '../../gateway/kernel/rate-window.js';
 import { applyMapping } from '../payloads/mapping.js';
 import { PayloadError, decodeTelemetry } from '../payloads/telemetry.js';
@@ -42,7 +41,6 @@ export class HttpDriver implements Driver<HttpHealth> {
   private ctx: DriverContext | null = null;
   private readonly devices = new Map<string, Device>();
   private readonly limiter: WindowLimiter;
-  private readonly logLimit = new LogLimiter(60_000);
   private stats = { requests: 0, accepted: 0 };
   private readonly pollers: DevicePoller[] = [];
   private readonly agent: Agent;
@@ -107,7 +105,7 @@ export class HttpDriver implements Driver<HttpHealth> {
     const denied = device ? await device.auth.check(headers, body, now) : 'unknown_device';
     if (denied) {
       ctx.authFailure(denied);
-      this.warn(`auth:${deviceId}:${denied}`, { device: deviceId, reason: denied }, 'HTTP push refused: authentication');
+      this.ctx?.warnLimited(`auth:${deviceId}:${denied}`, { device: deviceId, reason: denied }, 'HTTP push refused: authentication');
       return { status: 401, body: { error: 'authentication failed' } };
     }
     const d = device!;
@@ -130,7 +128,11 @@ export class HttpDriver implements Driver<HttpHealth> {
     } catch (err) {
       if (!(err instanceof PayloadError)) throw err;
       ctx.reject(err.reason);
-      this.warn(`payload:${d.id}:${err.reason}`, { device: d.id, reason: err.reason, err: err.message }, 'HTTP push refused: payload');
+      this.ctx?.warnLimited(
+        `payload:${d.id}:${err.reason}`,
+        { device: d.id, reason: err.reason, err: err.message },
+        'HTTP push refused: payload',
+      );
       const status = err.reason === 'too_many_readings' ? 413 : 422;
       return { status, body: { error: err.message, reason: err.reason, stored: 0 } };
     }
@@ -166,11 +168,6 @@ export class HttpDriver implements Driver<HttpHealth> {
       );
     }
     return out;
-  }
-
-  private warn(key: string, fields: Record<string, unknown>, msg: string): void {
-    const { log, suppressed } = this.logLimit.shouldLog(key);
-    if (log) this.ctx?.log.warn({ ...fields, suppressedSinceLastLog: suppressed }, msg);
   }
 
   health(): HttpHealth {

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { Driver, DriverContext, DriverHealth } from '../../gateway/contract/driver.js';
 import type { Command, CommandResult } from '../../gateway/contract/types.js';
 import type { SiteView } from '../../gateway/contract/descriptor.js';
-import { LogLimiter } from '../../gateway/kernel/log.js';
 import { lppCodec } from './codecs/lpp.js';
 import { loadCodec, type PayloadCodec } from './codecs/sandbox.js';
 import { GatewayRegistry, type GatewayState, type GatewayView } from './gateways.js';
@@ -65,7 +64,6 @@ export class LorawanDriver implements Driver<LorawanHealth> {
   private readonly pending = new Map<string, Pending>();
   private readonly txWaiting = new Map<number, { eui: string; onAck: (error: string) => void }>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly logLimit = new LogLimiter(60_000);
   private readonly codecs: PayloadCodec[] = [];
 
   constructor(
@@ -168,14 +166,22 @@ export class LorawanDriver implements Driver<LorawanHealth> {
     } catch (err) {
       const reason = err instanceof GwmpError ? `gwmp_${err.reason}` : 'gwmp_error';
       ctx.reject(reason);
-      this.warn(`${rinfo.address}:${reason}`, { from: `${rinfo.address}:${rinfo.port}`, err: (err as Error).message }, 'bad GWMP datagram');
+      this.ctx?.warnLimited(
+        `${rinfo.address}:${reason}`,
+        { from: `${rinfo.address}:${rinfo.port}`, err: (err as Error).message },
+        'bad GWMP datagram',
+      );
       return;
     }
     ctx.metrics.lorawanDatagrams.inc({ type: d.kind });
     const gw = this.gateways.admit(d.eui);
     if (!gw) {
       ctx.reject('unknown_gateway');
-      this.warn(`gw:${d.eui}`, { gateway: d.eui, from: rinfo.address }, 'datagram from a gateway not in drivers.lorawan.gateways: ignored');
+      this.ctx?.warnLimited(
+        `gw:${d.eui}`,
+        { gateway: d.eui, from: rinfo.address },
+        'datagram from a gateway not in drivers.lorawan.gateways: ignored',
+      );
       return;
     }
     if (this.gateways.heard(gw, now)) this.gatewayEvent(gw, 'lorawan.gateway_online');
@@ -258,7 +264,8 @@ export class LorawanDriver implements Driver<LorawanHealth> {
     const w = this.txWaiting.get(token);
     if (!w) return;
     this.txWaiting.delete(token);
-    if (error !== 'NONE') this.warn(`txack:${w.eui}:${error}`, { gateway: w.eui, error }, 'forwarder could not send a downlink');
+    if (error !== 'NONE')
+      this.ctx?.warnLimited(`txack:${w.eui}:${error}`, { gateway: w.eui, error }, 'forwarder could not send a downlink');
     w.onAck(error);
   }
 
@@ -272,11 +279,6 @@ export class LorawanDriver implements Driver<LorawanHealth> {
     ctx.devices.setOnline(gw.id, type.endsWith('online'), this.name);
     void ctx.emitEvent(type, { gateway: gw.eui, id: gw.id, lastSeen: gw.lastSeen }, gw.id).catch(() => ctx.reject('store_error'));
     ctx.metrics.lorawanGatewaysOnline.set(this.gateways.onlineCount);
-  }
-
-  private warn(key: string, fields: Record<string, unknown>, msg: string): void {
-    const { log, suppressed } = this.logLimit.shouldLog(key);
-    if (log) this.ctx?.log.warn({ ...fields, suppressedSinceLastLog: suppressed }, msg);
   }
 
   owns(device: string): boolean {

@@ -108,6 +108,10 @@ export function parseDatagram(buf: Buffer): Datagram {
 
 /** PUSH_ACK / PULL_ACK: the header alone. */
 export function ackDatagram(version: number, token: number, id: typeof PUSH_ACK | typeof PULL_ACK): Buffer {
+  return header(version, token, id);
+}
+
+function header(version: number, token: number, id: number): Buffer {
   const out = Buffer.alloc(HEADER);
   out[0] = version;
   out.writeUInt16BE(token, 1);
@@ -117,7 +121,7 @@ export function ackDatagram(version: number, token: number, id: typeof PUSH_ACK 
 
 /** PULL_RESP carrying one txpk (v1 forwarders ignore the token; v2 echo it in TX_ACK). */
 export function pullResp(version: number, token: number, txpk: TxPacket): Buffer {
-  return Buffer.concat([ackDatagram(version, token, PULL_RESP as typeof PULL_ACK), Buffer.from(JSON.stringify({ txpk }))]);
+  return Buffer.concat([header(version, token, PULL_RESP), Buffer.from(JSON.stringify({ txpk }))]);
 }
 
 function json(buf: Buffer, at: number): unknown {

@@ -7,7 +7,6 @@ import type { Driver, DriverContext, DriverHealth } from '../../gateway/contract
 import type { SiteView } from '../../gateway/contract/descriptor.js';
 import type { Reading } from '../../gateway/contract/types.js';
 import { storeRejectReason } from '../../gateway/contract/errors.js';
-import { LogLimiter } from '../../gateway/kernel/log.js';
 import { applyMapping } from '../payloads/mapping.js';
 import { PayloadError, decodeTelemetry } from '../payloads/telemetry.js';
 import { BrokerLink, type LinkStatus } from './link.js';
@@ -35,7 +34,6 @@ export class BridgeDriver implements Driver<BridgeHealth> {
   private readonly stats = new Map<string, { messages: number; stored: number }>();
   /** broker id → name in topic → device. */
   private readonly devices = new Map<string, Map<string, Device>>();
-  private readonly logLimit = new LogLimiter(60_000);
 
   constructor(
     readonly cfg: BridgeDriverConfig,
@@ -73,7 +71,8 @@ export class BridgeDriver implements Driver<BridgeHealth> {
             this.ctx?.metrics.bridgeConnected.set({ broker: b.id }, up ? 1 : 0);
             this.ctx?.log.info({ broker: b.id, url: b.url }, up ? 'bridge connected and subscribed' : 'bridge disconnected');
           },
-          error: (err, what) => this.warn(`broker:${b.id}:${what}`, { broker: b.id, err: err.message }, `bridge: ${what} failed`),
+          error: (err, what) =>
+            this.ctx?.warnLimited(`broker:${b.id}:${what}`, { broker: b.id, err: err.message }, `bridge: ${what} failed`),
         },
       );
       this.links.set(b.id, link);
@@ -101,14 +100,14 @@ export class BridgeDriver implements Driver<BridgeHealth> {
       // A broker may send what another client of the same session subscribed to.
       count('unmatched');
       ctx.reject('bad_topic');
-      this.warn(`topic:${b.id}`, { broker: b.id, topic }, 'bridge: message on a topic no subscription names a device for');
+      this.ctx?.warnLimited(`topic:${b.id}`, { broker: b.id, topic }, 'bridge: message on a topic no subscription names a device for');
       return;
     }
     const device = this.devices.get(b.id)?.get(name);
     if (!device) {
       count('unknown_device');
       ctx.reject('unknown_device');
-      this.warn(
+      this.ctx?.warnLimited(
         `unknown:${b.id}:${name}`,
         { broker: b.id, topic, name },
         'bridge: message for a device not listed in devices[] (with bridge.broker) refused',
@@ -123,7 +122,7 @@ export class BridgeDriver implements Driver<BridgeHealth> {
       if (!(err instanceof PayloadError)) throw err;
       count('rejected');
       ctx.reject(err.reason);
-      this.warn(
+      this.ctx?.warnLimited(
         `payload:${device.id}:${err.reason}`,
         { broker: b.id, device: device.id, topic, reason: err.reason, err: err.message },
         'bridge: payload refused',
@@ -141,7 +140,7 @@ export class BridgeDriver implements Driver<BridgeHealth> {
       await ctx.ingest(readings, { waitForSpace: true });
     } catch (err) {
       count('store_failed');
-      this.warn(
+      this.ctx?.warnLimited(
         `store:${b.id}`,
         { broker: b.id, device: device.id, reason: storeRejectReason(err) },
         'bridge: not stored, left unacknowledged for the broker to redeliver',
@@ -168,11 +167,6 @@ export class BridgeDriver implements Driver<BridgeHealth> {
     const out = applyMapping(doc, sub.mapping, device, now);
     if (out.length > max) throw new PayloadError('too_many_readings', `${out.length} readings, limit ${max}`);
     return out;
-  }
-
-  private warn(key: string, fields: Record<string, unknown>, msg: string): void {
-    const { log, suppressed } = this.logLimit.shouldLog(key);
-    if (log) this.ctx?.log.warn({ ...fields, suppressedSinceLastLog: suppressed }, msg);
   }
 
   health(): BridgeHealth {

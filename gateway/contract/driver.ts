@@ -52,6 +52,8 @@ export interface DriverContext<M = unknown> {
   recall(point: string): Promise<ReadonlyMap<string, number>>;
   /** Counts a dropped input by reason (`outpost_rejects_total{driver,reason}`). */
   reject(reason: string, count?: number): void;
+  /** A warning logged at most once a minute per `key` (with how many were suppressed since): for input errors a device may repeat. */
+  warnLimited(key: string, fields: Record<string, unknown>, msg: string): void;
   /** Counts a refused login or ACL check (`outpost_auth_failures_total{surface=<driver>}`). */
   authFailure(reason: string): void;
   /** Counts input refused or slowed by a limit (`outpost_rate_limited_total{surface=<driver>}`). */

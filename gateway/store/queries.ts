@@ -114,21 +114,29 @@ export async function queryEvents(instance: DuckDBInstance, f: EventFilter): Pro
   const timeSql = w.sql.replace(/^WHERE /, '').replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
   if (timeSql) clauses.push(timeSql);
   params.push(...w.params);
-  const sql = `SELECT seq::DOUBLE, id, epoch_ms(time)::DOUBLE, type, source, subject, data::VARCHAR
-               FROM events ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''}
+  const sql = `SELECT ${EVENT_SELECT} FROM events ${clauses.length ? 'WHERE ' + clauses.join(' AND ') : ''}
                ORDER BY seq DESC LIMIT ${Math.trunc(f.limit)}`;
   const rows = await withConnection(instance, async (c) => (await c.runAndReadAll(sql, params)).getRows());
-  return rows.map((r) => ({
-    ...cloudEvent({
-      id: r[1] as string,
-      ts: r[2] as number,
-      type: r[3] as string,
-      source: r[4] as string,
-      ...(r[5] !== null ? { subject: r[5] as string } : {}),
-      ...(r[6] !== null ? { data: JSON.parse(r[6] as string) as unknown } : {}),
-    }),
-    outpostseq: r[0],
-  }));
+  return rows.map((r) => {
+    const { seq, ...e } = eventFromRow(r);
+    return { ...cloudEvent(e), outpostseq: seq };
+  });
+}
+
+/** The events columns `eventFromRow` reads, in its order. */
+export const EVENT_SELECT = 'seq::DOUBLE, id, epoch_ms(time)::DOUBLE, type, source, subject, data::VARCHAR';
+
+/** One row of `SELECT ${EVENT_SELECT} FROM events` as an event with its seq. */
+export function eventFromRow(r: readonly DuckDBValue[]): OutpostEvent & { seq: number } {
+  return {
+    seq: r[0] as number,
+    id: r[1] as string,
+    ts: r[2] as number,
+    type: r[3] as string,
+    source: r[4] as string,
+    ...(r[5] !== null ? { subject: r[5] as string } : {}),
+    ...(r[6] !== null ? { data: JSON.parse(r[6] as string) as unknown } : {}),
+  };
 }
 
 export interface CloudEvent {

@@ -2,6 +2,7 @@
 // first attempt; its state moves pending → delivered, or pending → dead (the DLQ).
 import { listValue, type DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 import type { OutpostEvent } from '../contract/types.js';
+import { EVENT_SELECT, eventFromRow } from '../store/queries.js';
 import { withConnection } from '../kernel/duckdb.js';
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead';
@@ -83,19 +84,8 @@ export class DeliveryStore {
 
   /** Committed events after `mark`, oldest first, and the (event, endpoint) pairs already recorded. */
   async eventsAfter(mark: number, limit: number): Promise<{ events: (OutpostEvent & { seq: number })[]; recorded: Set<string> }> {
-    const rows = await this.rows(
-      `SELECT seq::DOUBLE, id, epoch_ms(time)::DOUBLE, type, source, subject, data::VARCHAR FROM events WHERE seq > $1 ORDER BY seq LIMIT ${limit}`,
-      [mark],
-    );
-    const events = rows.map((r) => ({
-      seq: r[0] as number,
-      id: r[1] as string,
-      ts: r[2] as number,
-      type: r[3] as string,
-      source: r[4] as string,
-      ...(r[5] !== null ? { subject: r[5] as string } : {}),
-      ...(r[6] !== null ? { data: JSON.parse(r[6] as string) as unknown } : {}),
-    }));
+    const rows = await this.rows(`SELECT ${EVENT_SELECT} FROM events WHERE seq > $1 ORDER BY seq LIMIT ${limit}`, [mark]);
+    const events = rows.map(eventFromRow);
     const ids = events.map((e) => e.id);
     const done = ids.length
       ? await this.rows(`SELECT event_id, endpoint FROM webhook_deliveries WHERE event_id IN (SELECT unnest($1::VARCHAR[]))`, [
@@ -117,18 +107,8 @@ export class DeliveryStore {
       params.push(f.subject);
       where.push(`subject = $${params.length}`);
     }
-    const rows = await this.rows(
-      `SELECT id, epoch_ms(time)::DOUBLE, type, source, subject, data::VARCHAR FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${f.limit}`,
-      params,
-    );
-    return rows.map((r) => ({
-      id: r[0] as string,
-      ts: r[1] as number,
-      type: r[2] as string,
-      source: r[3] as string,
-      ...(r[4] !== null ? { subject: r[4] as string } : {}),
-      ...(r[5] !== null ? { data: JSON.parse(r[5] as string) as unknown } : {}),
-    }));
+    const rows = await this.rows(`SELECT ${EVENT_SELECT} FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${f.limit}`, params);
+    return rows.map(eventFromRow);
   }
 
   /** Written in one transaction, before any attempt; with the events mark when they come from committed events. */
